@@ -1,0 +1,137 @@
+"""WSGI middleware that verifies Pomerium's identity JWT on every request.
+
+Pomerium adds ``X-Pomerium-Jwt-Assertion`` to each request it forwards. This middleware
+verifies it (signature against the configured keys, audience, issuer, times) and puts the
+resulting :class:`~pomerium_wsgi.Identity` in ``environ["pomerium.identity"]``.
+
+.. warning::
+
+    Only the signed token is trusted. Pomerium can also forward identity as plain
+    ``X-Pomerium-Claim-*`` headers; anyone who can reach the app directly can send those,
+    so this middleware removes them from the environ before the app runs. Read the
+    identity from :func:`get_identity` instead.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from .errors import MissingToken, VerificationError
+from .identity import Identity
+from .problem import problem
+from .signals import identity_verified, send_safely, verification_failed
+from .verifier import Verifier
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+#: environ key holding the verified :class:`Identity`, or None.
+IDENTITY_KEY = "pomerium.identity"
+#: environ key holding the :class:`VerificationError` of a refused request, or None.
+ERROR_KEY = "pomerium.error"
+_CLAIM_HEADER_PREFIX = "HTTP_X_POMERIUM_CLAIM_"
+
+
+def get_identity(environ: t.Mapping[str, t.Any]) -> Identity | None:
+    """The verified identity of the request, or None (anonymous or not verified)."""
+    identity = environ.get(IDENTITY_KEY)
+    return identity if isinstance(identity, Identity) else None
+
+
+def get_error(environ: t.Mapping[str, t.Any]) -> VerificationError | None:
+    """Why the request has no identity (optional mode), or None."""
+    error = environ.get(ERROR_KEY)
+    return error if isinstance(error, VerificationError) else None
+
+
+def _environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+class PomeriumMiddleware:
+    """Verify the Pomerium JWT before the wrapped app sees the request.
+
+    :param app: the WSGI application to protect.
+    :param verifier: a :class:`~pomerium_wsgi.Verifier` configured for this app.
+    :param optional: if True, requests without a valid token reach the app as anonymous
+        (``environ["pomerium.identity"]`` is None and ``"pomerium.error"`` says why);
+        use :func:`~pomerium_wsgi.protect` or an adapter's decorators to guard views.
+    :param exempt: path prefixes served without verification (``"/healthz"`` matches
+        ``/healthz`` and ``/healthz/...``, not ``/healthzz``).
+    :param header: the request header carrying the token.
+    :param remote_user: the claim copied into ``REMOTE_USER`` (``"email"``, ``"sub"``,
+        ...); None leaves ``REMOTE_USER`` alone.
+    :param sender: the ``sender`` of the signals sent (default: this middleware).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        verifier: Verifier,
+        *,
+        optional: bool = False,
+        exempt: t.Iterable[str] = (),
+        header: str = "X-Pomerium-Jwt-Assertion",
+        remote_user: str | None = "email",
+        sender: object = None,
+    ) -> None:
+        from .errors import ConfigurationError
+
+        if not callable(getattr(verifier, "verify", None)):
+            raise ConfigurationError("verifier must be a pomerium_wsgi.Verifier")
+        if isinstance(exempt, str):
+            exempt = (exempt,)
+        prefixes = tuple(exempt)
+        for prefix in prefixes:
+            if not isinstance(prefix, str) or not prefix.startswith("/"):
+                raise ConfigurationError(f"exempt path {prefix!r} must start with '/'")
+        if not isinstance(header, str) or not header.strip():
+            raise ConfigurationError("header must be a header name")
+        self.app = app
+        self.verifier = verifier
+        self.optional = bool(optional)
+        self.exempt = tuple(p.rstrip("/") or "/" for p in prefixes)
+        self.header = header
+        self.remote_user = remote_user
+        self.sender = self if sender is None else sender
+        self._token_key = _environ_key(header)
+
+    def is_exempt(self, path: str) -> bool:
+        """True if *path* is served without verification."""
+        for prefix in self.exempt:
+            if prefix == "/" or path == prefix or path.startswith(prefix + "/"):
+                return True
+        return False
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> t.Iterable[bytes]:
+        claim_headers = [k for k in environ if k.startswith(_CLAIM_HEADER_PREFIX)]
+        for key in claim_headers:
+            del environ[key]
+        environ[IDENTITY_KEY] = None
+        environ[ERROR_KEY] = None
+        if self.exempt and self.is_exempt(environ.get("PATH_INFO", "")):
+            return self.app(environ, start_response)
+
+        token = environ.get(self._token_key)
+        try:
+            if not token:
+                raise MissingToken()
+            identity = self.verifier.verify(token)
+        except VerificationError as error:
+            environ[ERROR_KEY] = error
+            send_safely(verification_failed, self.sender, error=error, environ=environ)
+            if self.optional:
+                return self.app(environ, start_response)
+            extra = [("Retry-After", "5")] if error.status == 503 else []
+            return problem(environ, start_response, error.status, error.reason,
+                           error.message, extra)
+
+        environ[IDENTITY_KEY] = identity
+        if self.remote_user is not None:
+            value = identity.claims.get(self.remote_user)
+            if isinstance(value, str) and value:
+                environ["REMOTE_USER"] = value
+        send_safely(identity_verified, self.sender, identity=identity, environ=environ)
+        return self.app(environ, start_response)

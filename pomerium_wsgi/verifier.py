@@ -1,0 +1,389 @@
+"""Verifier: a Pomerium JWT in, an :class:`~pomerium_wsgi.Identity` out (or an exception).
+
+The per-request path is kept lean because Pomerium mints a fresh token for every request,
+so every request pays one cold verification:
+
+* the header segment is the same for every token one key signs, so its decoded
+  ``(alg, kid)`` is memoised by segment text (bounded);
+* keys are decoded once per JWKS document and looked up by kid without a lock;
+* claim expectations (audiences, issuers) are precomputed sets;
+* an exact repeat of a token already verified is answered from a bounded cache whose
+  entries die at the token's ``exp`` and whenever the key set changes.
+
+Every failure is a :class:`~pomerium_wsgi.errors.VerificationError` subclass; nothing
+else escapes, whatever the input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import time
+import typing as t
+import urllib.parse
+from types import MappingProxyType
+
+from cachelib import BaseCache
+
+from ._jose import b64url_decode, loads_object
+from .errors import (
+    ConfigurationError,
+    InvalidAudience,
+    InvalidClaims,
+    InvalidIssuer,
+    InvalidSignature,
+    MalformedToken,
+    MissingToken,
+    TokenExpired,
+    TokenNotYetValid,
+    VerificationError,
+)
+from .identity import Identity
+from .keys import (
+    MAX_KID_LENGTH,
+    SUPPORTED_ALGORITHMS,
+    KeySource,
+    RemoteJWKS,
+    StaticKeys,
+)
+
+#: Tokens longer than this (characters) are refused before any decoding.
+DEFAULT_MAX_TOKEN_SIZE = 64 * 1024
+#: Latest timestamp accepted in a time claim (end of year 9999, datetime's limit).
+_MAX_TIMESTAMP = 253402300799
+_HEADER_CACHE_SIZE = 64
+_UTC = dt.UTC
+# Header members that change how a JWS must be processed; we implement none of them.
+_REFUSED_HEADER_MEMBERS = ("crit", "b64", "zip", "enc")
+
+
+def normalise_audience(value: str) -> str:
+    """``https://App.example.com/x`` or ``app.example.com`` -> ``app.example.com``."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError("audience must be a non-empty host name or URL")
+    text = value.strip()
+    if "://" in text:
+        parts = urllib.parse.urlsplit(text)
+        if not parts.hostname:
+            raise ConfigurationError(f"audience {value!r} has no host")
+        host = parts.hostname
+        if parts.port and not (
+            (parts.scheme == "https" and parts.port == 443)
+            or (parts.scheme == "http" and parts.port == 80)
+        ):
+            host = f"{host}:{parts.port}"
+        return host.lower()
+    if any(c in text for c in "/?#@ \t"):
+        raise ConfigurationError(f"audience {value!r} is not a host name or URL")
+    return text.lower()
+
+
+def _as_tuple(value: str | t.Iterable[str], name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise ConfigurationError(f"{name} must be a string or a list of strings") from None
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigurationError(f"{name} must be a string or a list of strings")
+    return items
+
+
+def _number(value: t.Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Verifier:
+    """Verify Pomerium identity tokens for one application (one or several hosts).
+
+    :param audience: this app's host as Pomerium routes to it (``"app.example.com"``),
+        or its URL (normalised to the host), or several of them. Required: a token
+        minted for another route of the same Pomerium must be refused.
+    :param issuer: accepted ``iss`` values. Default: for each audience host, ``HOST``
+        and ``https://HOST/`` (Pomerium's two ``jwt_issuer_format`` styles).
+    :param jwks_url: where to fetch keys. Default
+        ``https://<first audience>/.well-known/pomerium/jwks.json``.
+    :param jwks: static keys instead of a URL: a JWKS dict or JSON text, or PEM text with
+        one or more public keys.
+    :param algorithms: accepted algorithms, a subset of ``("ES256", "RS256")``.
+    :param leeway: seconds of clock skew tolerated on ``exp``, ``iat`` and ``nbf``.
+    :param cache: a cachelib cache for fetched JWKS documents (``RedisCache`` shares keys
+        across workers and hosts). Default: in-process.
+    :param timeout: JWKS HTTP timeout in seconds.
+    :param cooldown: an unknown ``kid`` refetches the JWKS at most once per this long.
+    :param retry_interval: after a failed JWKS fetch, wait this long before retrying.
+    :param max_stale: keep serving expired keys this long while the JWKS endpoint fails.
+    :param max_token_size: longest token accepted, in characters.
+    :param token_cache_size: how many verified tokens to remember (0 disables).
+    :param clock: returns the current Unix time; for tests.
+    """
+
+    def __init__(
+        self,
+        audience: str | t.Iterable[str] | None = None,
+        *,
+        issuer: str | t.Iterable[str] | None = None,
+        jwks_url: str | None = None,
+        jwks: t.Any = None,
+        algorithms: str | t.Iterable[str] = SUPPORTED_ALGORITHMS,
+        leeway: float = 30,
+        cache: BaseCache | None = None,
+        timeout: float = 5.0,
+        cooldown: float = 30.0,
+        retry_interval: float = 5.0,
+        max_stale: float = 3600.0,
+        max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
+        token_cache_size: int = 1024,
+        clock: t.Callable[[], float] = time.time,
+    ) -> None:
+        if audience is None:
+            raise ConfigurationError(
+                "audience is required: pass this app's host as Pomerium routes to it, "
+                "e.g. Verifier('app.example.com')"
+            )
+        hosts = tuple(dict.fromkeys(normalise_audience(a) for a in _as_tuple(audience, "audience")))
+        if not hosts:
+            raise ConfigurationError("audience must name at least one host")
+        self.audiences: frozenset[str] = frozenset(hosts)
+
+        if issuer is None:
+            issuers = tuple(i for h in hosts for i in (h, f"https://{h}/"))
+        else:
+            issuers = _as_tuple(issuer, "issuer")
+            if not issuers or not all(issuers):
+                raise ConfigurationError("issuer must be a non-empty string or list of strings")
+        self.issuers: frozenset[str] = frozenset(issuers)
+
+        algs = _as_tuple(algorithms, "algorithms")
+        if not algs:
+            raise ConfigurationError("algorithms must name at least one algorithm")
+        for alg in algs:
+            if alg not in SUPPORTED_ALGORITHMS:
+                raise ConfigurationError(
+                    f"algorithm {alg!r} is not accepted: Pomerium signs with ES256 or RS256 "
+                    "only ('none' and HMAC algorithms are never accepted)"
+                )
+        self.algorithms: frozenset[str] = frozenset(algs)
+
+        if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not (
+            0 <= leeway <= 300
+        ):
+            raise ConfigurationError("leeway must be a number of seconds from 0 to 300")
+        self.leeway = float(leeway)
+        if isinstance(max_token_size, bool) or not isinstance(max_token_size, int) or (
+            max_token_size < 256
+        ):
+            raise ConfigurationError("max_token_size must be an integer of at least 256")
+        self.max_token_size = max_token_size
+        if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int) or (
+            token_cache_size < 0
+        ):
+            raise ConfigurationError("token_cache_size must be a non-negative integer")
+        self.token_cache_size = token_cache_size
+        self.clock = clock
+
+        self.keys: KeySource
+        if jwks is not None and jwks_url is not None:
+            raise ConfigurationError("give either jwks (static keys) or jwks_url, not both")
+        if jwks is not None:
+            self.keys = StaticKeys.load(jwks)
+        else:
+            url = jwks_url or f"https://{hosts[0]}/.well-known/pomerium/jwks.json"
+            self.keys = RemoteJWKS(
+                url,
+                cache=cache,
+                timeout=timeout,
+                cooldown=cooldown,
+                retry_interval=retry_interval,
+                max_stale=max_stale,
+                clock=clock,
+            )
+        self._headers: dict[str, tuple[str, str]] = {}
+        self._verified: dict[str, tuple[Identity, float, int]] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"Verifier(audience={sorted(self.audiences)!r}, keys={self.keys!r}, "
+            f"algorithms={sorted(self.algorithms)!r})"
+        )
+
+    # -- verification ------------------------------------------------------------------
+
+    def verify(self, token: str | bytes | None) -> Identity:
+        """Verify *token* and return the identity it asserts.
+
+        :raises VerificationError: a subclass naming the failed check. Nothing else is
+            raised, whatever *token* is.
+        """
+        if token is None:
+            raise MissingToken()
+        if isinstance(token, bytes | bytearray):
+            if len(token) > self.max_token_size:
+                raise MalformedToken("the identity token is too large")
+            try:
+                token = bytes(token).decode("ascii")
+            except UnicodeDecodeError:
+                raise MalformedToken("the identity token is not ASCII") from None
+        elif not isinstance(token, str):
+            raise MalformedToken("the identity token is not text")
+        if not token:
+            raise MissingToken()
+        if len(token) > self.max_token_size:
+            raise MalformedToken("the identity token is too large")
+        if not token.isascii():
+            raise MalformedToken("the identity token is not ASCII")
+
+        now = self.clock()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            identity, valid_until, generation = remembered
+            if now <= valid_until and generation == self.keys.generation:
+                return identity
+            self._verified.pop(token, None)
+
+        try:
+            return self._verify(token, now)
+        except VerificationError:
+            raise
+        except Exception:  # pragma: no cover - a bug; still never a 500 or a crash
+            raise MalformedToken() from None
+
+    def _verify(self, token: str, now: float) -> Identity:
+        first = token.find(".")
+        last = token.rfind(".")
+        if first <= 0 or first == last or token.find(".", first + 1) != last:
+            raise MalformedToken("the identity token is not a compact JWS (three segments)")
+        header_segment = token[:first]
+        header = self._headers.get(header_segment)
+        if header is None:
+            header = self._parse_header(header_segment)
+        alg, kid = header
+        generation = self.keys.generation
+        key = self.keys.get(kid)
+        if key.algorithm != alg:
+            raise InvalidSignature(
+                f"the token says {alg} but its key is for {key.algorithm}"
+            )
+        payload = b64url_decode(token[first + 1 : last], "payload")
+        signature = b64url_decode(token[last + 1 :], "signature")
+        if not key.verify(token[:last].encode("ascii"), signature):
+            raise InvalidSignature()
+        # The payload is parsed only once its signature is known to be good.
+        claims = loads_object(payload, "payload")
+        identity, valid_until = self._check_claims(claims, token, now)
+        if self.token_cache_size:
+            verified = self._verified
+            if len(verified) >= self.token_cache_size:
+                # Evict the oldest entry (dicts keep insertion order). Racing threads may
+                # evict the same entry; pop with a default keeps that harmless.
+                with contextlib.suppress(StopIteration, RuntimeError):
+                    verified.pop(next(iter(verified)), None)
+            verified[token] = (identity, valid_until, generation)
+        return identity
+
+    def _parse_header(self, segment: str) -> tuple[str, str]:
+        header = loads_object(b64url_decode(segment, "header"), "header")
+        alg = header.get("alg")
+        if not isinstance(alg, str):
+            raise MalformedToken("the token header has no algorithm")
+        if alg not in self.algorithms:
+            # Covers 'none' in any casing, HMAC and every other algorithm.
+            raise InvalidSignature("the token's algorithm is not allowed")
+        for member in _REFUSED_HEADER_MEMBERS:
+            if member in header:
+                raise MalformedToken(f"the token header member {member!r} is not supported")
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+            raise MalformedToken("the token header 'typ' is not JWT")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+            raise MalformedToken("the token header has no usable 'kid'")
+        # jku, x5u, x5c and jwk are ignored: keys never come from the token.
+        result = (alg, kid)
+        if len(self._headers) >= _HEADER_CACHE_SIZE:
+            self._headers.clear()
+        self._headers[segment] = result
+        return result
+
+    def _check_claims(
+        self, claims: dict[str, t.Any], token: str, now: float
+    ) -> tuple[Identity, float]:
+        exp = _number(claims.get("exp"))
+        iat = _number(claims.get("iat"))
+        if exp is None or iat is None:
+            raise InvalidClaims("the token's 'exp' and 'iat' must be numbers")
+        if not (0 <= iat <= _MAX_TIMESTAMP and 0 <= exp <= _MAX_TIMESTAMP):
+            raise InvalidClaims("the token's 'exp' or 'iat' is out of range")
+        nbf: float | None = None
+        if "nbf" in claims:
+            nbf = _number(claims["nbf"])
+            if nbf is None or not 0 <= nbf <= _MAX_TIMESTAMP:
+                raise InvalidClaims("the token's 'nbf' is not a valid time")
+
+        iss = claims.get("iss")
+        if not isinstance(iss, str) or iss not in self.issuers:
+            raise InvalidIssuer()
+        aud = claims.get("aud")
+        if isinstance(aud, str):
+            audience: tuple[str, ...] = (aud,)
+        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+            audience = tuple(aud)
+        else:
+            raise InvalidAudience("the token's 'aud' is missing or not a string")
+        audiences = self.audiences
+        if not any(a.lower() in audiences for a in audience):
+            raise InvalidAudience()
+
+        leeway = self.leeway
+        if now > exp + leeway:
+            raise TokenExpired()
+        if iat > now + leeway or (nbf is not None and nbf > now + leeway):
+            raise TokenNotYetValid()
+
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise InvalidClaims("the token's 'sub' is missing")
+        groups = claims.get("groups")
+        if groups is None:
+            group_tuple: tuple[str, ...] = ()
+        elif isinstance(groups, list) and all(isinstance(g, str) for g in groups):
+            group_tuple = tuple(groups)
+        else:
+            raise InvalidClaims("the token's 'groups' is not a list of strings")
+        email = _string_claim(claims, "email")
+        user = _string_claim(claims, "user") or sub
+        name = _string_claim(claims, "name")
+        sid = _string_claim(claims, "sid")
+        jti = _string_claim(claims, "jti")
+
+        identity = Identity(
+            subject=sub,
+            email=email,
+            groups=group_tuple,
+            user=user,
+            name=name,
+            session_id=sid,
+            issuer=iss,
+            audience=audience,
+            issued_at=dt.datetime.fromtimestamp(iat, _UTC),
+            expires_at=dt.datetime.fromtimestamp(exp, _UTC),
+            token_id=jti,
+            claims=MappingProxyType(claims),
+            token=token,
+        )
+        return identity, exp + leeway
+
+
+def _string_claim(claims: dict[str, t.Any], name: str) -> str:
+    value = claims.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidClaims(f"the token's {name!r} is not a string")
+    return value

@@ -1,0 +1,147 @@
+"""Requirements, their combinations and str(), and protect()."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from werkzeug.test import Client
+
+from pomerium_wsgi import (
+    Identity,
+    PomeriumMiddleware,
+    Requirement,
+    protect,
+    require_all_groups,
+    require_claim,
+    require_email,
+    require_email_domain,
+    require_group,
+    require_identity,
+)
+from pomerium_wsgi.signals import access_denied
+from pomerium_wsgi.testing import FakePomerium
+
+
+def identity(pomerium: FakePomerium, email: str = "alice@example.com",
+             groups: t.Sequence[str] = ("staff",), **claims: t.Any) -> Identity:
+    return pomerium.verifier().verify(pomerium.token(email, list(groups), **claims))
+
+
+CASES = {
+    "identity": (require_identity(), {}, True),
+    "group-any-hit": (require_group("admins", "staff"), {}, True),
+    "group-miss": (require_group("admins"), {}, False),
+    "group-no-groups": (require_group("admins"), {"groups": []}, False),
+    "all-groups-hit": (require_all_groups("staff", "eng"), {"groups": ["eng", "staff"]}, True),
+    "all-groups-partial": (require_all_groups("staff", "eng"), {}, False),
+    "email-case-insensitive": (require_email("ALICE@Example.com"), {}, True),
+    "email-miss": (require_email("bob@example.com"), {}, False),
+    "domain-hit": (require_email_domain("example.com"), {}, True),
+    "domain-at-prefix": (require_email_domain("@example.com"), {}, True),
+    "domain-suffix-attack": (require_email_domain("example.com"),
+                             {"email": "a@evil-example.com"}, False),
+    "domain-subdomain": (require_email_domain("example.com"), {"email": "a@x.example.com"},
+                         False),
+    "domain-appended": (require_email_domain("example.com"),
+                        {"email": "a@example.com.evil.io"}, False),
+    "domain-no-email": (require_email_domain("example.com"), {"email": ""}, False),
+    "claim-value": (require_claim("dept", "eng", "ops"), {"dept": "ops"}, True),
+    "claim-value-miss": (require_claim("dept", "eng"), {"dept": "sales"}, False),
+    "claim-absent": (require_claim("dept", "eng"), {}, False),
+    "claim-list": (require_claim("roles", "admin"), {"roles": ["user", "admin"]}, True),
+    "claim-present": (require_claim("dept"), {"dept": "x"}, True),
+    "claim-bool-is-not-int": (require_claim("level", 1), {"level": True}, False),
+    "claim-predicate": (require_claim("level", lambda v: v >= 3), {"level": 5}, True),
+    "claim-predicate-raises": (require_claim("level", lambda v: v >= 3), {"level": "x"}, False),
+    "and-both": (require_group("staff") & require_email_domain("example.com"), {}, True),
+    "and-one": (require_group("staff") & require_email("bob@example.com"), {}, False),
+    "or-one": (require_group("admins") | require_email("alice@example.com"), {}, True),
+    "or-none": (require_group("admins") | require_email("bob@example.com"), {}, False),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_requirements(case: str, pomerium: FakePomerium) -> None:
+    requirement, overrides, expected = CASES[case]
+    claims = dict(overrides)
+    email = claims.pop("email", "alice@example.com")
+    groups = claims.pop("groups", ["staff"])
+    assert requirement(identity(pomerium, email, groups, **claims)) is expected
+
+
+def test_no_identity_never_passes() -> None:
+    assert require_identity()(None) is False
+
+
+@pytest.mark.parametrize(
+    "requirement, text",
+    [(require_identity(), "a verified identity"),
+     (require_group("admins"), "membership of group 'admins'"),
+     (require_group("a", "b"), "membership of any of the groups 'a', 'b'"),
+     (require_all_groups("a", "b"), "membership of all of the groups 'a', 'b'"),
+     (require_email("x@example.com"), "the email address 'x@example.com'"),
+     (require_email_domain("example.com"), "an email address at 'example.com'"),
+     (require_claim("dept", "eng"), "claim 'dept' in 'eng'"),
+     (require_group("a") & require_group("b") & require_group("c"),
+      "(membership of group 'a' and membership of group 'b' and membership of group 'c')"),
+     (require_group("a") | (require_email("x@y.z") & require_group("b")),
+      "(membership of group 'a' or (the email address 'x@y.z' and membership of group 'b'))")],
+    ids=["identity", "group", "groups", "all-groups", "email", "domain", "claim", "and",
+         "or-and"],
+)
+def test_readable_str(requirement: Requirement, text: str) -> None:
+    assert str(requirement) == text
+    assert text in repr(requirement)
+
+
+@pytest.mark.parametrize("make", [lambda: require_group(), lambda: require_email(""),
+                                  lambda: require_claim("")],
+                         ids=["no-groups", "empty-email", "no-claim-name"])
+def test_requirement_argument_errors(make: t.Callable[[], Requirement]) -> None:
+    with pytest.raises(TypeError):
+        make()
+
+
+def test_combining_with_non_requirement_fails() -> None:
+    with pytest.raises(TypeError):
+        require_group("a") & "admins"  # type: ignore[operator]
+
+
+def hello(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+def test_protect_answers_401_403_200(pomerium: FakePomerium) -> None:
+    denied: list[dict[str, t.Any]] = []
+
+    def on_denied(sender: object, **kw: t.Any) -> None:
+        denied.append({"sender": sender, **kw})
+
+    inner = protect(hello, require_group("admins"), sender="admin-area")
+    app = Client(PomeriumMiddleware(inner, pomerium.verifier(), optional=True))
+    with access_denied.connected_to(on_denied):
+        anonymous = app.get("/", headers={"Accept": "application/json"})
+        forbidden = app.get("/", headers={"Accept": "application/json",
+                                          **pomerium.headers(groups=["staff"])})
+        allowed = app.get("/", headers=pomerium.headers(groups=["admins"]))
+        bad = app.get("/", headers={"Accept": "application/json",
+                                    **pomerium.headers(aud="x.example.com")})
+    assert anonymous.status_code == 401 and anonymous.json["reason"] == "missing"
+    assert bad.status_code == 401 and bad.json["reason"] == "audience"
+    assert forbidden.status_code == 403 and forbidden.json["reason"] == "forbidden"
+    assert "membership of group 'admins'" in forbidden.json["detail"]
+    assert allowed.status_code == 200 and allowed.data == b"hello"
+    assert len(denied) == 1
+    assert denied[0]["sender"] == "admin-area"
+    assert denied[0]["identity"].groups == ("staff",)
+    assert denied[0]["requirement"] is inner.requirement  # type: ignore[attr-defined]
+    assert denied[0]["environ"]["PATH_INFO"] == "/"
+    assert json.loads(forbidden.data)["status"] == 403
+
+
+def test_protect_needs_a_requirement() -> None:
+    with pytest.raises(TypeError):
+        protect(hello, "admins")  # type: ignore[arg-type]

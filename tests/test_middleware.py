@@ -1,0 +1,182 @@
+"""PomeriumMiddleware: environ, answers, modes, header hygiene."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from werkzeug.test import Client
+
+from pomerium_wsgi import (
+    ConfigurationError,
+    Identity,
+    PomeriumMiddleware,
+    get_error,
+    get_identity,
+)
+from pomerium_wsgi.testing import FakePomerium
+
+from .conftest import free_port
+
+
+def echo_app(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> list[bytes]:
+    """Reports what the app can see of the request."""
+    identity = get_identity(environ)
+    error = get_error(environ)
+    body = {
+        "email": identity.email if identity else None,
+        "error": error.reason if error else None,
+        "remote_user": environ.get("REMOTE_USER"),
+        "claim_headers": sorted(k for k in environ if k.startswith("HTTP_X_POMERIUM_CLAIM")),
+    }
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
+
+
+@pytest.fixture
+def client(pomerium: FakePomerium) -> Client:
+    return Client(PomeriumMiddleware(echo_app, pomerium.verifier()))
+
+
+def test_valid_token_reaches_app_with_identity(client: Client, pomerium: FakePomerium) -> None:
+    response = client.get("/", headers=pomerium.headers("alice@example.com"))
+    assert response.status_code == 200
+    assert response.json == {"email": "alice@example.com", "error": None,
+                             "remote_user": "alice@example.com", "claim_headers": []}
+
+
+def test_environ_holds_identity_object(pomerium: FakePomerium) -> None:
+    seen: dict[str, t.Any] = {}
+
+    def app(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> list[bytes]:
+        seen.update(environ)
+        start_response("204 No Content", [])
+        return []
+
+    Client(PomeriumMiddleware(app, pomerium.verifier())).get("/", headers=pomerium.headers())
+    assert isinstance(seen["pomerium.identity"], Identity)
+    assert seen["pomerium.error"] is None
+
+
+ACCEPT_CASES = {
+    "no-accept": (None, "text/plain; charset=utf-8"),
+    "any": ("*/*", "text/plain; charset=utf-8"),
+    "html": ("text/html,application/xhtml+xml,*/*;q=0.8", "text/plain; charset=utf-8"),
+    "json": ("application/json", "application/problem+json"),
+    "problem-json": ("application/problem+json", "application/problem+json"),
+    "json-preferred": ("application/json, text/plain;q=0.5", "application/problem+json"),
+    "text-preferred": ("text/plain, application/json;q=0.5", "text/plain; charset=utf-8"),
+}
+
+
+@pytest.mark.parametrize("accept, content_type", list(ACCEPT_CASES.values()),
+                         ids=list(ACCEPT_CASES))
+def test_rejection_format_follows_accept(accept: str | None, content_type: str,
+                                         client: Client, pomerium: FakePomerium) -> None:
+    headers = {"Accept": accept} if accept else {}
+    token = pomerium.token(aud="other.example.com")
+    response = client.get("/", headers={**headers, "X-Pomerium-Jwt-Assertion": token})
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == content_type
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "WWW-Authenticate" in response.headers
+    body = response.get_data(as_text=True)
+    assert token not in body and token.split(".")[2] not in body
+    if content_type == "application/problem+json":
+        problem = json.loads(body)
+        assert problem["status"] == 401 and problem["reason"] == "audience"
+        assert problem["title"] == "Unauthorized" and problem["detail"]
+    else:
+        assert "reason: audience" in body
+
+
+@pytest.mark.parametrize(
+    "headers, reason",
+    [({}, "missing"), ({"X-Pomerium-Jwt-Assertion": ""}, "missing"),
+     ({"X-Pomerium-Jwt-Assertion": "garbage"}, "malformed")],
+    ids=["absent", "empty", "garbage"],
+)
+def test_missing_and_malformed(headers: dict[str, str], reason: str, client: Client) -> None:
+    response = client.get("/", headers={"Accept": "application/json", **headers})
+    assert response.status_code == 401 and response.json["reason"] == reason
+
+
+def test_keys_unavailable_is_503(pomerium: FakePomerium) -> None:
+    url = f"http://127.0.0.1:{free_port()}/.well-known/pomerium/jwks.json"
+    client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(jwks_url=url, timeout=1)))
+    response = client.get("/", headers={**pomerium.headers(), "Accept": "application/json"})
+    assert response.status_code == 503
+    assert response.json["reason"] == "keys_unavailable"
+    assert response.headers["Retry-After"] and response.headers["Cache-Control"] == "no-store"
+
+
+def test_unverified_claim_headers_are_removed(client: Client, pomerium: FakePomerium) -> None:
+    spoof = {"X-Pomerium-Claim-Email": "admin@example.com",
+             "X-Pomerium-Claim-Groups": "admins"}
+    response = client.get("/", headers={**spoof, **pomerium.headers()})
+    assert response.json["claim_headers"] == []
+    optional = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), optional=True,
+                                         exempt=["/healthz"]))
+    assert optional.get("/", headers=spoof).json["claim_headers"] == []
+    assert optional.get("/healthz", headers=spoof).json["claim_headers"] == []
+
+
+def test_optional_mode_lets_anonymous_through(pomerium: FakePomerium) -> None:
+    client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), optional=True))
+    assert client.get("/").json == {"email": None, "error": "missing", "remote_user": None,
+                                    "claim_headers": []}
+    bad = client.get("/", headers=pomerium.headers(iss="evil.example.com"))
+    assert bad.status_code == 200 and bad.json["error"] == "issuer"
+    good = client.get("/", headers=pomerium.headers("a@example.com"))
+    assert good.json["email"] == "a@example.com" and good.json["error"] is None
+
+
+@pytest.mark.parametrize(
+    "path, exempt",
+    [("/healthz", True), ("/healthz/", True), ("/healthz/deep", True), ("/healthzz", False),
+     ("/", False), ("/static/app.js", True), ("/statics", False)],
+    ids=["exact", "slash", "below", "sibling", "root", "static", "static-sibling"],
+)
+def test_exempt_prefixes(path: str, exempt: bool, pomerium: FakePomerium) -> None:
+    client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(),
+                                       exempt=["/healthz", "/static/"]))
+    assert client.get(path).status_code == (200 if exempt else 401)
+
+
+def test_custom_header_and_remote_user(pomerium: FakePomerium) -> None:
+    client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(),
+                                       header="X-Identity", remote_user="sub"))
+    token = pomerium.token("bob@example.com", sub="bob-id", user="bob-id")
+    assert client.get("/", headers={"X-Pomerium-Jwt-Assertion": token}).status_code == 401
+    response = client.get("/", headers={"X-Identity": token})
+    assert response.json["remote_user"] == "bob-id"
+    plain = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), remote_user=None))
+    assert plain.get("/", headers=pomerium.headers()).json["remote_user"] is None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"exempt": ["healthz"]}, {"exempt": [5]}, {"header": ""}],
+    ids=["exempt-relative", "exempt-not-str", "empty-header"],
+)
+def test_middleware_configuration_errors(options: dict[str, t.Any],
+                                         pomerium: FakePomerium) -> None:
+    with pytest.raises(ConfigurationError):
+        PomeriumMiddleware(echo_app, pomerium.verifier(), **options)
+    with pytest.raises(ConfigurationError):
+        PomeriumMiddleware(echo_app, "app.example.com")  # type: ignore[arg-type]
+
+
+def test_exempt_given_as_one_string(pomerium: FakePomerium) -> None:
+    client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), exempt="/healthz"))
+    assert client.get("/healthz").status_code == 200
+
+
+def test_three_line_quick_start(pomerium: FakePomerium) -> None:
+    with pomerium.serve() as url:
+        from pomerium_wsgi import PomeriumMiddleware, Verifier
+
+        app = PomeriumMiddleware(echo_app, Verifier("app.example.com", jwks_url=url))
+        response = Client(app).get("/", headers=pomerium.headers("q@example.com"))
+        assert response.json["email"] == "q@example.com"
