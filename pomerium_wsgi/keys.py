@@ -35,10 +35,11 @@ from email.message import Message
 from http.client import HTTPMessage
 
 from cachelib import BaseCache, SimpleCache
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.jwk import ECKey, RSAKey
-from joserfc.jws import JWSRegistry
 
 from ._jose import b64url_decode
 from .errors import ConfigurationError, KeysUnavailable, UnknownKey, VerificationError
@@ -62,6 +63,11 @@ class JWKSError(ValueError):
     """A JWKS document (or PEM text) could not be used."""
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class VerificationKey:
     """One public key, bound to the one algorithm it may verify."""
@@ -72,8 +78,26 @@ class VerificationKey:
     jwk: ECKey | RSAKey
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
-        """Check *signature* over *signing_input* with this key and its algorithm."""
-        return bool(_ALGORITHMS[self.algorithm].verify(signing_input, signature, self.jwk))
+        """Check *signature* over *signing_input* with this key and its algorithm.
+
+        The same OpenSSL call joserfc's ES256 / RS256 make, on the key joserfc loaded
+        and validated, without per-call setup: this runs on every request.
+        """
+        public = self.jwk.public_key
+        try:
+            if self.algorithm == "ES256":
+                # JWS carries ECDSA as raw r || s, 32 bytes each; OpenSSL wants DER.
+                if len(signature) != 64:
+                    return False
+                der = encode_dss_signature(
+                    int.from_bytes(signature[:32]), int.from_bytes(signature[32:])
+                )
+                public.verify(der, signing_input, _ECDSA_SHA256)  # type: ignore[call-arg, arg-type]
+            else:
+                public.verify(signature, signing_input, _PKCS1V15, _SHA256)  # type: ignore[call-arg, arg-type]
+        except InvalidSignature:
+            return False
+        return True
 
     def public_jwk(self) -> dict[str, t.Any]:
         """This key as a public JWK dict, as Pomerium publishes it."""
@@ -84,9 +108,6 @@ class VerificationKey:
 
     def __repr__(self) -> str:
         return f"VerificationKey(kid={self.kid!r}, algorithm={self.algorithm!r})"
-
-
-_ALGORITHMS = {name: JWSRegistry.algorithms[name] for name in SUPPORTED_ALGORITHMS}
 
 
 def pomerium_kid(public_jwk: t.Mapping[str, t.Any]) -> str:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
 import time
 import typing as t
 import urllib.parse
+from collections import OrderedDict
 from types import MappingProxyType
 
 from cachelib import BaseCache
@@ -54,6 +54,8 @@ DEFAULT_MAX_TOKEN_SIZE = 64 * 1024
 _MAX_TIMESTAMP = 253402300799
 _HEADER_CACHE_SIZE = 64
 _UTC = dt.UTC
+_fromtimestamp = dt.datetime.fromtimestamp
+_NUMBER_TYPES = frozenset({int, float})
 # Header members that change how a JWS must be processed; we implement none of them.
 _REFUSED_HEADER_MEMBERS = ("crit", "b64", "zip", "enc")
 
@@ -89,14 +91,6 @@ def _as_tuple(value: str | t.Iterable[str], name: str) -> tuple[str, ...]:
     if not all(isinstance(item, str) for item in items):
         raise ConfigurationError(f"{name} must be a string or a list of strings")
     return items
-
-
-def _number(value: t.Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class Verifier:
@@ -205,7 +199,7 @@ class Verifier:
                 clock=clock,
             )
         self._headers: dict[str, tuple[str, str]] = {}
-        self._verified: dict[str, tuple[Identity, float, int]] = {}
+        self._verified: OrderedDict[str, tuple[Identity, float, int]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -280,10 +274,11 @@ class Verifier:
         if self.token_cache_size:
             verified = self._verified
             if len(verified) >= self.token_cache_size:
-                # Evict the oldest entry (dicts keep insertion order). Racing threads may
-                # evict the same entry; pop with a default keeps that harmless.
-                with contextlib.suppress(StopIteration, RuntimeError):
-                    verified.pop(next(iter(verified)), None)
+                # Evict the oldest entry: O(1) in OrderedDict (a plain dict's first key
+                # gets slower to find as deletions pile up). A racing thread may have
+                # emptied it already.
+                with contextlib.suppress(KeyError):
+                    verified.popitem(last=False)
             verified[token] = (identity, valid_until, generation)
         return identity
 
@@ -314,31 +309,36 @@ class Verifier:
     def _check_claims(
         self, claims: dict[str, t.Any], token: str, now: float
     ) -> tuple[Identity, float]:
-        exp = _number(claims.get("exp"))
-        iat = _number(claims.get("iat"))
-        if exp is None or iat is None:
+        get = claims.get
+        exp: t.Any = get("exp")
+        iat: t.Any = get("iat")
+        # type() rather than isinstance(): bool is an int subclass and must not pass.
+        # The range checks also refuse NaN and infinities (every comparison is False).
+        if type(exp) not in _NUMBER_TYPES or type(iat) not in _NUMBER_TYPES:
             raise InvalidClaims("the token's 'exp' and 'iat' must be numbers")
         if not (0 <= iat <= _MAX_TIMESTAMP and 0 <= exp <= _MAX_TIMESTAMP):
             raise InvalidClaims("the token's 'exp' or 'iat' is out of range")
-        nbf: float | None = None
-        if "nbf" in claims:
-            nbf = _number(claims["nbf"])
-            if nbf is None or not 0 <= nbf <= _MAX_TIMESTAMP:
-                raise InvalidClaims("the token's 'nbf' is not a valid time")
+        nbf: t.Any = get("nbf")
+        if nbf is not None and (type(nbf) not in _NUMBER_TYPES or not 0 <= nbf <= _MAX_TIMESTAMP):
+            raise InvalidClaims("the token's 'nbf' is not a valid time")
+        if "nbf" in claims and nbf is None:
+            raise InvalidClaims("the token's 'nbf' is not a valid time")
 
-        iss = claims.get("iss")
-        if not isinstance(iss, str) or iss not in self.issuers:
+        iss = get("iss")
+        if type(iss) is not str or iss not in self.issuers:
             raise InvalidIssuer()
-        aud = claims.get("aud")
-        if isinstance(aud, str):
+        aud = get("aud")
+        audiences = self.audiences
+        if type(aud) is str:
             audience: tuple[str, ...] = (aud,)
-        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+            if aud.lower() not in audiences:
+                raise InvalidAudience()
+        elif type(aud) is list and aud and _all_strings(aud):
             audience = tuple(aud)
+            if not any(a.lower() in audiences for a in audience):
+                raise InvalidAudience()
         else:
             raise InvalidAudience("the token's 'aud' is missing or not a string")
-        audiences = self.audiences
-        if not any(a.lower() in audiences for a in audience):
-            raise InvalidAudience()
 
         leeway = self.leeway
         if now > exp + leeway:
@@ -346,21 +346,25 @@ class Verifier:
         if iat > now + leeway or (nbf is not None and nbf > now + leeway):
             raise TokenNotYetValid()
 
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub:
+        sub = get("sub")
+        if type(sub) is not str or not sub:
             raise InvalidClaims("the token's 'sub' is missing")
-        groups = claims.get("groups")
+        groups = get("groups")
         if groups is None:
             group_tuple: tuple[str, ...] = ()
-        elif isinstance(groups, list) and all(isinstance(g, str) for g in groups):
+        elif type(groups) is list and _all_strings(groups):
             group_tuple = tuple(groups)
         else:
             raise InvalidClaims("the token's 'groups' is not a list of strings")
-        email = _string_claim(claims, "email")
-        user = _string_claim(claims, "user") or sub
-        name = _string_claim(claims, "name")
-        sid = _string_claim(claims, "sid")
-        jti = _string_claim(claims, "jti")
+        email = get("email") or ""
+        user = get("user") or sub
+        name = get("name") or ""
+        sid = get("sid") or ""
+        jti = get("jti") or ""
+        if not (type(email) is str and type(user) is str and type(name) is str
+                and type(sid) is str and type(jti) is str):
+            raise InvalidClaims("the token's 'email', 'user', 'name', 'sid' and 'jti' must be "
+                                "strings")
 
         identity = Identity(
             subject=sub,
@@ -371,8 +375,8 @@ class Verifier:
             session_id=sid,
             issuer=iss,
             audience=audience,
-            issued_at=dt.datetime.fromtimestamp(iat, _UTC),
-            expires_at=dt.datetime.fromtimestamp(exp, _UTC),
+            issued_at=_fromtimestamp(iat, _UTC),
+            expires_at=_fromtimestamp(exp, _UTC),
             token_id=jti,
             claims=MappingProxyType(claims),
             token=token,
@@ -380,10 +384,10 @@ class Verifier:
         return identity, exp + leeway
 
 
-def _string_claim(claims: dict[str, t.Any], name: str) -> str:
-    value = claims.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidClaims(f"the token's {name!r} is not a string")
-    return value
+def _all_strings(items: list[t.Any]) -> bool:
+    """True if every item is a str (str.join checks that at C speed)."""
+    try:
+        "".join(items)
+    except TypeError:
+        return False
+    return True
