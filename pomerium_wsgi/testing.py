@@ -37,6 +37,13 @@ def _b64(data: bytes) -> str:
 TOKEN_LIFETIME = 300
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: t.Any, client_address: t.Any) -> None:
+        pass  # a client that hung up early is no reason to print a traceback
+
+
 class SigningKey:
     """A private key with Pomerium's kid and its algorithm."""
 
@@ -269,8 +276,7 @@ class FakePomerium:
             def log_message(self, format: str, *args: t.Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
+        server = _QuietServer((host, port), Handler)
         thread = threading.Thread(target=server.serve_forever, name="fake-pomerium-jwks",
                                   daemon=True)
         thread.start()
