@@ -595,7 +595,7 @@ class RemoteJWKS:
 
     def _read_cache(self, now: float) -> _KeyState | None:
         try:
-            raw = self.cache.get(self.cache_key)
+            raw = _cache_get(self.cache, self.cache_key)
         except Exception as exc:
             log.warning("JWKS cache read failed (%s); using the network", _describe(exc))
             send_safely(keys_refresh_failed, self, url=self.url, error=exc)
@@ -603,6 +603,8 @@ class RemoteJWKS:
         if raw is None:
             return None
         try:
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8")
             if not isinstance(raw, str):
                 raise JWKSError("entry is not JSON text")
             entry = json.loads(raw)
@@ -632,9 +634,34 @@ class RemoteJWKS:
         })
         lifetime = max(1, int(state.expires_at - now + self.max_stale))
         try:
-            self.cache.set(self.cache_key, entry, timeout=lifetime)
+            _cache_set(self.cache, self.cache_key, entry, lifetime)
         except Exception as exc:
             log.warning("JWKS cache write failed (%s)", _describe(exc))
+
+
+def _redis_client(cache: BaseCache, which: str) -> t.Any:
+    """The raw client of a cachelib Redis-compatible cache, or None for other caches."""
+    if hasattr(cache, "_get_prefix"):
+        return getattr(cache, which, None)
+    return None
+
+
+# cachelib's Redis caches pickle every value, so reading an entry someone wrote into
+# Redis would unpickle it. For those caches the JSON text is stored and read through the
+# raw client instead: nothing read back from Redis is ever unpickled.
+def _cache_get(cache: BaseCache, key: str) -> t.Any:
+    client = _redis_client(cache, "_read_client")
+    if client is None:
+        return cache.get(key)
+    return client.get(cache._get_prefix() + key)
+
+
+def _cache_set(cache: BaseCache, key: str, value: str, timeout: int) -> None:
+    client = _redis_client(cache, "_write_client")
+    if client is None:
+        cache.set(key, value, timeout=timeout)
+    else:
+        client.set(name=cache._get_prefix() + key, value=value.encode("utf-8"), ex=timeout)
 
 
 def _describe(exc: BaseException) -> str:
