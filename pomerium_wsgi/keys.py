@@ -639,29 +639,30 @@ class RemoteJWKS:
             log.warning("JWKS cache write failed (%s)", _describe(exc))
 
 
-def _redis_client(cache: BaseCache, which: str) -> t.Any:
-    """The raw client of a cachelib Redis-compatible cache, or None for other caches."""
-    if hasattr(cache, "_get_prefix"):
-        return getattr(cache, which, None)
-    return None
+def _redis_client(cache: BaseCache, which: str) -> tuple[t.Any, str]:
+    """The raw client and key prefix of a cachelib Redis-compatible cache, else None."""
+    get_prefix = getattr(cache, "_get_prefix", None)
+    if get_prefix is None:
+        return None, ""
+    return getattr(cache, which, None), str(get_prefix())
 
 
 # cachelib's Redis caches pickle every value, so reading an entry someone wrote into
 # Redis would unpickle it. For those caches the JSON text is stored and read through the
 # raw client instead: nothing read back from Redis is ever unpickled.
 def _cache_get(cache: BaseCache, key: str) -> t.Any:
-    client = _redis_client(cache, "_read_client")
+    client, prefix = _redis_client(cache, "_read_client")
     if client is None:
         return cache.get(key)
-    return client.get(cache._get_prefix() + key)
+    return client.get(prefix + key)
 
 
 def _cache_set(cache: BaseCache, key: str, value: str, timeout: int) -> None:
-    client = _redis_client(cache, "_write_client")
+    client, prefix = _redis_client(cache, "_write_client")
     if client is None:
         cache.set(key, value, timeout=timeout)
     else:
-        client.set(name=cache._get_prefix() + key, value=value.encode("utf-8"), ex=timeout)
+        client.set(name=prefix + key, value=value.encode("utf-8"), ex=timeout)
 
 
 def _describe(exc: BaseException) -> str:
