@@ -8,7 +8,8 @@ Security rules kept here (see README "Security"):
 * Each key is bound to one algorithm when it is loaded: ES256 only with an EC P-256 key,
   RS256 only with an RSA key of at least 2048 bits. Keys that cannot verify (``use:
   enc``, ``key_ops`` without ``verify``, other curves, short RSA) are skipped with a log
-  line; private members are ignored; a ``kid`` published twice is refused outright.
+  line; so is a key published with its private members (anyone could sign with it); a
+  ``kid`` published twice is refused outright.
 * A fetched JWKS lives for its ``Cache-Control: max-age`` (clamped), is revalidated with
   ``ETag``, and the last good document keeps serving for a bounded time when the endpoint
   fails. An unknown ``kid`` causes at most one refetch per cooldown, and only one fetch
@@ -193,8 +194,11 @@ def parse_jwks(document: t.Any, *, source: str = "JWKS") -> dict[str, Verificati
             log.warning("%s: key #%d is not an object; skipped", source, index)
             continue
         if _PRIVATE_MEMBERS.intersection(entry):
-            log.warning("%s: key #%d carries private members; only its public part is used",
-                        source, index)
+            # A private key published in a JWKS is known to anyone who fetched it: tokens
+            # signed with it prove nothing, so the key is not trusted at all.
+            log.error("%s: key #%d publishes private key members; skipped (rotate it)",
+                      source, index)
+            continue
         try:
             algorithm, jwk = _import_public(entry)
         except JWKSError as exc:

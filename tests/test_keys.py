@@ -115,11 +115,11 @@ def test_duplicate_kid_refused_for_every_key_carrying_it() -> None:
     assert list(keys) == ["ok"]
 
 
-def test_private_members_are_never_used(caplog: pytest.LogCaptureFixture) -> None:
+def test_published_private_key_is_refused(caplog: pytest.LogCaptureFixture) -> None:
     private = dict(ECKey.generate_key("P-256").as_dict(private=True))
     with caplog.at_level(logging.WARNING, "pomerium_wsgi.keys"):
-        keys = parse_jwks({"keys": [{**private, "kid": "p"}]})
-    assert not keys["p"].jwk.is_private
+        keys = parse_jwks({"keys": [{**private, "kid": "p"}, {**_ec(), "kid": "ok"}]})
+    assert list(keys) == ["ok"]
     assert "private" in caplog.text
 
 

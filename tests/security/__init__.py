@@ -1,0 +1,1 @@
+"""Security tests: the attack corpus, Wycheproof conformance, fuzzing and log hygiene."""
