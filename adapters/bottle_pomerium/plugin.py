@@ -1,0 +1,258 @@
+"""A Bottle plugin that verifies Pomerium's identity JWT before each route callback runs.
+
+Install it on an app and every route of that app refuses requests without a valid
+``X-Pomerium-Jwt-Assertion`` (401), unless the route skips the plugin::
+
+    app = bottle.Bottle()
+    app.install(PomeriumPlugin(audience="app.example.com"))
+
+    @app.get("/admin", pomerium=require_group("admins"))  # 403 for everyone else
+    def admin(): ...
+
+    @app.get("/healthz", skip=["pomerium"])  # served without verification
+    def healthz(): ...
+
+.. warning::
+
+    Bottle applies an app's plugins only to the routes that app owns. Routes of a child
+    app brought in with ``app.mount()`` or ``app.merge()`` keep their own app's plugins,
+    so install a :class:`PomeriumPlugin` on every app whose routes need protecting: one
+    installed on the parent does not cover the child.
+
+Refusals are raised as Bottle responses, so the app's ``@app.error(401)`` / ``(403)`` /
+``(503)`` handlers apply; without a handler the answer is the core's problem document
+(RFC 9457 JSON or plain text, by ``Accept``), which never contains the token.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing as t
+
+import bottle
+
+from pomerium_wsgi import (
+    AccessDenied,
+    ConfigurationError,
+    Identity,
+    MissingToken,
+    PomeriumMiddleware,
+    Requirement,
+    Verifier,
+    get_error,
+    get_identity,
+)
+from pomerium_wsgi.problem import problem
+from pomerium_wsgi.signals import access_denied, send_safely
+
+#: The request header Pomerium puts the identity token in.
+DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
+#: The route config key naming a route's requirement (``pomerium=require_group(...)``).
+CONFIG_KEY = "pomerium"
+
+Callback = t.Callable[..., t.Any]
+
+
+class PomeriumHTTPError(bottle.HTTPError):  # type: ignore[misc]  # bottle is untyped
+    """The error raised for a refused request when the app has a handler for its status.
+
+    An ``@app.error(401)`` handler receives it: ``error.reason`` is the core's reason code
+    (``"missing"``, ``"expired"``, ``"forbidden"``, ...), ``error.exception`` the
+    :class:`~pomerium_wsgi.VerificationError` or :class:`~pomerium_wsgi.AccessDenied`,
+    and ``error.body`` a message safe to show (it never contains the token).
+    """
+
+    def __init__(self, status: int, reason: str, detail: str, exception: Exception,
+                 headers: t.Iterable[tuple[str, str]]) -> None:
+        super().__init__(status, detail, exception)
+        self.reason = reason
+        for name, value in headers:
+            self.add_header(name, value)
+
+
+def current_identity() -> Identity | None:
+    """The verified identity of the current Bottle request, or None.
+
+    None means anonymous: no plugin verified this request (the route skips it), or the
+    app runs in optional mode and the token was missing or refused, or no request was
+    ever bound to this thread. Call it while handling a request: like ``bottle.request``
+    itself, it reads the request most recently bound to the current thread.
+    """
+    try:
+        environ = bottle.request.environ
+    except RuntimeError:  # no request bound to this thread
+        return None
+    return get_identity(environ)
+
+
+def _ignore_start_response(status: str, headers: list[tuple[str, str]],
+                           exc_info: t.Any = None) -> t.Callable[[bytes], object]:
+    # Never called in practice: in optional mode the middleware always defers to the app.
+    return lambda data: None  # pragma: no cover
+
+
+def _passthrough(environ: t.Any, start_response: t.Any) -> list[bytes]:
+    return []
+
+
+def _refuse(environ: dict[str, t.Any], status: int, reason: str, detail: str,
+            exception: Exception, extra: t.Sequence[tuple[str, str]] = ()) -> t.NoReturn:
+    """Raise the Bottle response for a refused request.
+
+    If the app dispatching the request has an error handler for *status*, raise a
+    :class:`PomeriumHTTPError` (an ``HTTPError``) so Bottle runs that handler. Otherwise
+    raise a plain ``HTTPResponse`` with the core's problem document: Bottle's default
+    error page is HTML and would not honour ``Accept``.
+    """
+    captured: list[tuple[str, str]] = []
+
+    def start_response(status_line: str, headers: list[tuple[str, str]],
+                       exc_info: t.Any = None) -> t.Callable[[bytes], object]:
+        captured.extend(headers)
+        return lambda data: None
+
+    body = b"".join(problem(environ, start_response, status, reason, detail, extra))
+    dispatcher = environ.get("bottle.app")
+    if isinstance(dispatcher, bottle.Bottle) and status in dispatcher.error_handler:
+        # Keep the caching and authentication headers; the handler supplies the body.
+        kept = [(k, v) for k, v in captured if k.lower() not in ("content-type", "content-length")]
+        raise PomeriumHTTPError(status, reason, detail, exception, kept)
+    raise bottle.HTTPResponse(body, status, captured)
+
+
+def refuse_unauthenticated(environ: dict[str, t.Any]) -> t.NoReturn:
+    """401 (503 when the keys are unavailable) for a request without a verified identity."""
+    error = get_error(environ) or MissingToken()
+    extra = [("Retry-After", "5")] if error.status == 503 else []
+    _refuse(environ, error.status, error.reason, error.message, error, extra)
+
+
+def refuse_forbidden(environ: dict[str, t.Any], identity: Identity, requirement: Requirement,
+                     sender: object) -> t.NoReturn:
+    """Send ``access_denied`` (with *sender*) and answer 403."""
+    send_safely(access_denied, sender, identity=identity, requirement=requirement,
+                environ=environ)
+    denied = AccessDenied(requirement, identity)
+    _refuse(environ, denied.status, denied.reason, str(denied), denied)
+
+
+def enforce(requirement: Requirement, sender: object) -> Identity:
+    """Check the current request against *requirement*; returns the identity or raises."""
+    environ = bottle.request.environ
+    identity = get_identity(environ)
+    if identity is None:
+        refuse_unauthenticated(environ)
+    if not requirement(identity):
+        refuse_forbidden(environ, identity, requirement, sender)
+    return identity
+
+
+class PomeriumPlugin:
+    """Verify the Pomerium JWT before the callbacks of the app it is installed on.
+
+    :param verifier: a :class:`~pomerium_wsgi.Verifier`; or leave it out and pass the
+        Verifier's options instead (``audience=...``, ``jwks_url=...``, ...).
+    :param optional: if True, a request without a valid token still reaches callbacks
+        that have no requirement, as anonymous (:func:`current_identity` is None); routes
+        with a ``pomerium=`` requirement, and the decorators, still answer 401.
+    :param header: the request header carrying the token.
+    :param remote_user: the claim copied into ``REMOTE_USER``; None leaves it alone.
+
+    Per route: ``pomerium=<Requirement>`` adds an authorization check (403 when it
+    fails); ``skip=["pomerium"]`` (or the class, or the instance) serves the route
+    without verification. Signals are sent with the route's Bottle app as ``sender``.
+    Bad settings raise :class:`~pomerium_wsgi.ConfigurationError` at install time.
+    """
+
+    name = "pomerium"
+    api = 2
+
+    def __init__(self, verifier: Verifier | None = None, *, optional: bool = False,
+                 header: str = DEFAULT_HEADER, remote_user: str | None = "email",
+                 **verifier_options: t.Any) -> None:
+        self.verifier = verifier
+        self.optional = bool(optional)
+        self.header = header
+        self.remote_user = remote_user
+        self.verifier_options = verifier_options
+
+    def _configured_verifier(self) -> Verifier:
+        """The verifier, built from the options on first use; raises ConfigurationError."""
+        if self.verifier is not None:
+            if self.verifier_options:
+                raise ConfigurationError(
+                    "PomeriumPlugin takes a verifier or Verifier options, not both "
+                    f"(got {', '.join(sorted(self.verifier_options))})"
+                )
+            if not callable(getattr(self.verifier, "verify", None)):
+                raise ConfigurationError("verifier must be a pomerium_wsgi.Verifier")
+            return self.verifier
+        if not self.verifier_options.get("audience"):
+            raise ConfigurationError(
+                "PomeriumPlugin needs a verifier or an audience: this app's host as "
+                "Pomerium routes to it, e.g. PomeriumPlugin(audience='app.example.com')"
+            )
+        try:
+            self.verifier = Verifier(**self.verifier_options)
+        except TypeError as error:  # an unknown option name
+            raise ConfigurationError(f"PomeriumPlugin: {error}") from None
+        self.verifier_options = {}
+        return self.verifier
+
+    def _gate(self, app: bottle.Bottle) -> PomeriumMiddleware:
+        # The core middleware in optional mode verifies, records the outcome in the
+        # environ, strips unverified claim headers and sends the signals; the plugin
+        # then decides how to answer, through Bottle.
+        return PomeriumMiddleware(_passthrough, self._configured_verifier(), optional=True,
+                                  header=self.header, remote_user=self.remote_user,
+                                  sender=app)
+
+    def setup(self, app: bottle.Bottle) -> None:
+        """Called by ``app.install``: check the settings and refuse a second plugin."""
+        for other in app.plugins:
+            if other is self or isinstance(other, PomeriumPlugin) or (
+                getattr(other, "name", None) == self.name
+            ):
+                raise ConfigurationError(
+                    "a pomerium plugin is already installed on this app; install one "
+                    "per app and use route config (pomerium=...) for per-route rules"
+                )
+        self._gate(app)  # builds the verifier and validates header / remote_user
+
+    def apply(self, callback: Callback, route: bottle.Route) -> Callback:
+        """Wrap *callback*: verify, then check the route's ``pomerium=`` requirement."""
+        requirement = route.config.get(CONFIG_KEY)
+        if requirement is not None and not isinstance(requirement, Requirement):
+            raise ConfigurationError(
+                f"route {route.rule!r}: pomerium= must be a Requirement such as "
+                f"require_group('admins'), not {type(requirement).__name__}"
+            )
+        app = route.app
+        gate = self._gate(app)
+        optional = self.optional
+
+        @functools.wraps(callback)
+        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            environ = bottle.request.environ
+            gate(environ, _ignore_start_response)
+            identity = get_identity(environ)
+            if identity is None:
+                if requirement is not None or not optional:
+                    refuse_unauthenticated(environ)
+            elif requirement is not None and not requirement(identity):
+                refuse_forbidden(environ, identity, requirement, app)
+            return callback(*args, **kwargs)
+
+        return wrapper
+
+
+__all__ = [
+    "CONFIG_KEY",
+    "DEFAULT_HEADER",
+    "PomeriumHTTPError",
+    "PomeriumPlugin",
+    "current_identity",
+    "enforce",
+    "refuse_forbidden",
+    "refuse_unauthenticated",
+]

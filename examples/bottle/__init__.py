@@ -1,0 +1,1 @@
+"""Bottle example app protected by bottle_pomerium."""
