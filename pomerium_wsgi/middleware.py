@@ -103,17 +103,18 @@ class PomeriumMiddleware:
                 return True
         return False
 
-    def __call__(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> t.Iterable[bytes]:
+    def authenticate(self, environ: WSGIEnvironment) -> Identity | None:
+        """Verify the request's token and record the outcome; send no answer.
+
+        Removes unverified ``X-Pomerium-Claim-*`` headers, sets ``pomerium.identity`` and
+        ``pomerium.error`` (and ``REMOTE_USER``) and sends the signals, exactly as a call
+        through the middleware does. For framework adapters that answer refusals their
+        own way. Exempt paths are not considered here.
+        """
         claim_headers = [k for k in environ if k.startswith(_CLAIM_HEADER_PREFIX)]
         for key in claim_headers:
             del environ[key]
         environ[IDENTITY_KEY] = None
-        environ[ERROR_KEY] = None
-        if self.exempt and self.is_exempt(environ.get("PATH_INFO", "")):
-            return self.app(environ, start_response)
-
         token = environ.get(self._token_key)
         try:
             if not token:
@@ -122,16 +123,28 @@ class PomeriumMiddleware:
         except VerificationError as error:
             environ[ERROR_KEY] = error
             send_safely(verification_failed, self.sender, error=error, environ=environ)
-            if self.optional:
-                return self.app(environ, start_response)
-            extra = [("Retry-After", "5")] if error.status == 503 else []
-            return problem(environ, start_response, error.status, error.reason,
-                           error.message, extra)
-
+            return None
+        environ[ERROR_KEY] = None
         environ[IDENTITY_KEY] = identity
         if self.remote_user is not None:
             value = identity.claims.get(self.remote_user)
             if isinstance(value, str) and value:
                 environ["REMOTE_USER"] = value
         send_safely(identity_verified, self.sender, identity=identity, environ=environ)
+        return identity
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> t.Iterable[bytes]:
+        if self.exempt and self.is_exempt(environ.get("PATH_INFO", "")):
+            for key in [k for k in environ if k.startswith(_CLAIM_HEADER_PREFIX)]:
+                del environ[key]
+            environ[IDENTITY_KEY] = None
+            environ[ERROR_KEY] = None
+            return self.app(environ, start_response)
+        if self.authenticate(environ) is None and not self.optional:
+            error: VerificationError = environ[ERROR_KEY]
+            extra = [("Retry-After", "5")] if error.status == 503 else []
+            return problem(environ, start_response, error.status, error.reason,
+                           error.message, extra)
         return self.app(environ, start_response)

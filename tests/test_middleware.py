@@ -180,3 +180,17 @@ def test_three_line_quick_start(pomerium: FakePomerium) -> None:
         app = PomeriumMiddleware(echo_app, Verifier("app.example.com", jwks_url=url))
         response = Client(app).get("/", headers=pomerium.headers("q@example.com"))
         assert response.json["email"] == "q@example.com"
+
+
+def test_authenticate_records_outcome_without_answering(pomerium: FakePomerium) -> None:
+    middleware = PomeriumMiddleware(echo_app, pomerium.verifier())
+    environ: dict[str, t.Any] = {"HTTP_X_POMERIUM_CLAIM_EMAIL": "spoof@example.com",
+                                 **pomerium.environ("a@example.com")}
+    identity = middleware.authenticate(environ)
+    assert identity is not None and identity.email == "a@example.com"
+    assert get_identity(environ) is identity and get_error(environ) is None
+    assert "HTTP_X_POMERIUM_CLAIM_EMAIL" not in environ
+    assert environ["REMOTE_USER"] == "a@example.com"
+    refused: dict[str, t.Any] = {"HTTP_X_POMERIUM_JWT_ASSERTION": "x.y.z"}
+    assert middleware.authenticate(refused) is None
+    assert get_identity(refused) is None and get_error(refused).reason == "malformed"
