@@ -194,3 +194,11 @@ def test_authenticate_records_outcome_without_answering(pomerium: FakePomerium) 
     refused: dict[str, t.Any] = {"HTTP_X_POMERIUM_JWT_ASSERTION": "x.y.z"}
     assert middleware.authenticate(refused) is None
     assert get_identity(refused) is None and get_error(refused).reason == "malformed"
+
+
+def test_claim_headers_removed_even_with_odd_environ_keys(pomerium: FakePomerium) -> None:
+    middleware = PomeriumMiddleware(echo_app, pomerium.verifier())
+    environ: dict[t.Any, t.Any] = {1: "not a str key", "HTTP_X_POMERIUM_CLAIM_GROUPS": "admins",
+                                   **pomerium.environ()}
+    assert middleware.authenticate(environ) is not None
+    assert "HTTP_X_POMERIUM_CLAIM_GROUPS" not in environ and environ[1] == "not a str key"
