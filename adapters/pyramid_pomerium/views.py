@@ -1,0 +1,203 @@
+"""The forbidden view, the view requirement options and the tween.
+
+Pyramid raises ``HTTPForbidden`` both when nobody is signed in and when the signed-in user
+lacks a permission. Those are different answers: 401 means "no valid Pomerium token"
+(usually a request that bypassed Pomerium, or a key problem: 503), 403 means "we know who
+you are and you may not". :func:`forbidden_view` tells them apart by whether the request
+has a verified identity, and renders either as the core's problem document (RFC 9457
+JSON or plain text by ``Accept``; never the token).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from pyramid.httpexceptions import HTTPForbidden
+from pyramid.interfaces import ISecurityPolicy
+from pyramid.response import Response
+from pyramid.settings import falsey, truthy
+
+from pomerium_wsgi import (
+    Identity,
+    MissingToken,
+    Requirement,
+    get_error,
+    require_group,
+)
+from pomerium_wsgi.problem import problem
+from pomerium_wsgi.signals import access_denied, send_safely
+
+from .errors import ConfigurationError
+
+_CLAIM_HEADER_PREFIX = "HTTP_X_POMERIUM_CLAIM_"
+
+
+def request_identity(request: t.Any) -> Identity | None:
+    """``request.identity`` if it is a verified Pomerium identity, else None."""
+    identity = request.identity
+    return identity if isinstance(identity, Identity) else None
+
+
+def problem_response(
+    request: t.Any,
+    status: int,
+    reason: str,
+    detail: str,
+    extra_headers: t.Iterable[tuple[str, str]] = (),
+) -> Response:
+    """The core's problem answer (JSON or text by ``Accept``) as a Pyramid response."""
+    captured: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status_line: str, headers: list[tuple[str, str]],
+                       exc_info: t.Any = None) -> t.Callable[[bytes], object]:
+        captured.append((status_line, headers))
+        return lambda data: None
+
+    body = b"".join(problem(request.environ, start_response, status, reason, detail,
+                            extra_headers))
+    status_line, headers = captured[0]
+    return Response(body=body, status=status_line, headerlist=list(headers))
+
+
+def _requirement_of(exc: t.Any) -> tuple[object, str]:
+    """What the denied check asked for: (signal value, wording for the 403 detail)."""
+    result = getattr(exc, "result", None)
+    if isinstance(result, Requirement):
+        return result, f"access requires {result}"
+    permission = getattr(result, "permission", None)
+    if permission is not None:
+        return permission, f"access requires the permission {permission!r}"
+    return None, "access is not permitted"
+
+
+def forbidden_view(exc: t.Any, request: t.Any) -> Response:
+    """401 (503 when the keys are unavailable) without a verified identity, else 403.
+
+    The 401 carries the verification reason code (``missing``, ``expired``,
+    ``signature``, ...); the 403 names the permission or requirement that failed and
+    sends the ``access_denied`` signal with ``sender=request.registry`` and
+    ``requirement`` = the :class:`~pomerium_wsgi.Requirement`, or the permission name for
+    an ACL denial.
+    """
+    identity = request_identity(request)
+    if identity is None:
+        error = get_error(request.environ) or MissingToken()
+        extra = [("Retry-After", "5")] if error.status == 503 else []
+        return problem_response(request, error.status, error.reason, error.message, extra)
+    requirement, detail = _requirement_of(exc)
+    send_safely(access_denied, request.registry, identity=identity,
+                requirement=requirement, environ=request.environ)
+    return problem_response(request, 403, "forbidden", detail)
+
+
+# -- view options: pomerium_requirement= and pomerium_groups= ------------------------
+
+def view_requirement(options: t.Mapping[str, t.Any]) -> Requirement | None:
+    """The requirement a view's ``pomerium_requirement`` / ``pomerium_groups`` ask for.
+
+    Both may be given; then both must hold. ``pomerium_groups`` is one group name or an
+    iterable of them (membership of any). Bad values raise ConfigurationError when the
+    view is registered, not when a request arrives.
+    """
+    parts: list[Requirement] = []
+    requirement = options.get("pomerium_requirement")
+    if requirement is not None:
+        if not isinstance(requirement, Requirement):
+            raise ConfigurationError(
+                "pomerium_requirement must be a pomerium_wsgi Requirement, "
+                "e.g. require_group('admins')"
+            )
+        parts.append(requirement)
+    groups = options.get("pomerium_groups")
+    if groups is not None:
+        names = (groups,) if isinstance(groups, str) else groups
+        try:
+            parts.append(require_group(*names))
+        except TypeError:
+            raise ConfigurationError(
+                "pomerium_groups must be a group name or a list of group names"
+            ) from None
+    if not parts:
+        return None
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined & part
+    return combined
+
+
+def requirement_view_deriver(view: t.Any, info: t.Any) -> t.Any:
+    """Wrap views registered with ``pomerium_requirement=`` / ``pomerium_groups=``.
+
+    These are view *options*, not predicates: a predicate that does not match makes
+    Pyramid look for another view and end in 404, while an authorization failure must
+    be a 401 or 403. The wrapper raises ``HTTPForbidden`` (``result`` = the requirement)
+    and :func:`forbidden_view` answers it.
+    """
+    requirement = view_requirement(info.options)
+    if requirement is None:
+        return view
+
+    def pomerium_requirement_view(context: t.Any, request: t.Any) -> t.Any:
+        identity = request_identity(request)
+        if identity is None:
+            raise HTTPForbidden("a verified identity is required", result=requirement)
+        if not requirement(identity):
+            raise HTTPForbidden(f"access requires {requirement}", result=requirement)
+        return view(context, request)
+
+    pomerium_requirement_view.requirement = requirement  # type: ignore[attr-defined]
+    return pomerium_requirement_view
+
+
+requirement_view_deriver.options = (  # type: ignore[attr-defined]
+    "pomerium_requirement",
+    "pomerium_groups",
+)
+
+
+# -- the tween ---------------------------------------------------------------------
+
+def optional_setting(settings: t.Mapping[str, t.Any]) -> bool:
+    """``pomerium.optional`` as a bool (default False).
+
+    Stricter than ``asbool``: a typo such as ``ture`` raises ValueError instead of
+    quietly meaning false, so a mistake is seen at configuration time.
+    """
+    value = settings.get("pomerium.optional")
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in truthy:
+        return True
+    if not text or text in falsey:
+        return False
+    raise ValueError(f"pomerium.optional must be true or false, not {value!r}")
+
+
+def pomerium_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
+                           ) -> t.Callable[[t.Any], t.Any]:
+    """Remove ``X-Pomerium-Claim-*`` headers; unless ``pomerium.optional``, refuse any
+    request (outside the exempt paths) that has no verified identity.
+
+    Refusing in a tween, before routing, means an unauthenticated client learns nothing
+    about which URLs exist. The refusal is an ``HTTPForbidden`` raised under Pyramid's
+    exception-view tween, so :func:`forbidden_view` (or an app's own forbidden view)
+    renders it.
+    """
+    optional = optional_setting(registry.settings or {})
+
+    def pomerium_tween(request: t.Any) -> t.Any:
+        environ = request.environ
+        for key in [k for k in environ if k.startswith(_CLAIM_HEADER_PREFIX)]:
+            del environ[key]
+        if not optional:
+            policy = registry.queryUtility(ISecurityPolicy)
+            is_exempt = getattr(policy, "is_exempt", None)
+            exempt = is_exempt is not None and is_exempt(environ.get("PATH_INFO", ""))
+            if not exempt and request_identity(request) is None:
+                raise HTTPForbidden("a verified identity is required")
+        return handler(request)
+
+    return pomerium_tween
