@@ -25,6 +25,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -454,9 +455,15 @@ class RemoteJWKS:
             now = self.clock()
             state = self._state
             if state is None or now >= state.expires_at:
+                fetches = self.fetch_count
                 self._update(now, want_kid=None)
                 state = self._state
-                if state is not None and kid not in state.keys and now < state.expires_at:
+                if (
+                    state is not None
+                    and kid not in state.keys
+                    and now < state.expires_at
+                    and self.fetch_count == fetches  # a fresh fetch already answered
+                ):
                     self._update(now, want_kid=kid)
             elif kid not in state.keys:
                 self._update(now, want_kid=kid)
@@ -503,10 +510,69 @@ class RemoteJWKS:
         if want_kid is not None:
             if now - self._last_kid_fetch < self.cooldown:
                 return
+            # The cooldown is shared through the cache: a flood of forged kids spread over
+            # a fleet still costs one fetch per cooldown, not one per worker.
+            if not self._claim(":kid", now, self.cooldown):
+                # Another worker looked it up; its answer reaches the cache. Check again
+                # in about a second rather than on every request.
+                self._last_kid_fetch = now - self.cooldown + min(1.0, self.cooldown)
+                return
             self._last_kid_fetch = now
-        elif now < self._retry_at:
+            self._fetch(now)
             return
-        self._fetch(now)
+        if now < self._retry_at:
+            return
+        # One worker of the fleet refreshes; the others keep their keys (still within the
+        # stale limit) or, on a cold start, wait briefly for its answer in the cache.
+        if not self._claim(":refresh", now, self.timeout + 1):
+            if state is not None and now < state.expires_at + self.max_stale:
+                return
+            entry = self._wait_for_cache(now)
+            if entry is not None:
+                self._adopt(entry, announce=False)
+                return
+        try:
+            self._fetch(now)
+        finally:
+            self._release(":refresh")
+
+    def _claim(self, suffix: str, now: float, hold: float) -> bool:
+        """Take a fleet-wide marker in the shared cache; False if another worker has it.
+
+        The marker stores its own deadline (by this source's clock), so an abandoned or
+        clock-skewed one is taken over once it has passed. Any cache error counts as
+        success: without the cache, each worker fends for itself.
+        """
+        key = self.cache_key + suffix
+        deadline = repr(now + hold)
+        try:
+            if _cache_add(self.cache, key, deadline, max(1, math.ceil(hold))):
+                return True
+            current = _cache_get(self.cache, key)
+            if isinstance(current, bytes):
+                current = current.decode("ascii", "replace")
+            if float(current) > now:
+                return False
+            _cache_set(self.cache, key, deadline, max(1, math.ceil(hold)))
+        except Exception:  # cache down, or a garbage marker: fetch ourselves
+            return True
+        return True
+
+    def _release(self, suffix: str) -> None:
+        try:
+            _cache_delete(self.cache, self.cache_key + suffix)
+        except Exception:  # the marker expires by itself
+            log.debug("could not release the JWKS refresh marker", exc_info=True)
+
+    def _wait_for_cache(self, now: float) -> _KeyState | None:
+        """Poll the shared cache (up to the fetch timeout) for another worker's answer."""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            entry = self._read_cache(now)
+            if entry is not None and now < entry.expires_at:
+                return entry
+        return None
 
     def _fetch(self, now: float) -> None:
         state = self._state
@@ -659,6 +725,21 @@ def _cache_get(cache: BaseCache, key: str) -> t.Any:
     if client is None:
         return cache.get(key)
     return client.get(prefix + key)
+
+
+def _cache_add(cache: BaseCache, key: str, value: str, timeout: int) -> bool:
+    client, prefix = _redis_client(cache, "_write_client")
+    if client is None:
+        return bool(cache.add(key, value, timeout=timeout))
+    return bool(client.set(name=prefix + key, value=value.encode("utf-8"), nx=True, ex=timeout))
+
+
+def _cache_delete(cache: BaseCache, key: str) -> None:
+    client, prefix = _redis_client(cache, "_write_client")
+    if client is None:
+        cache.delete(key)
+    else:
+        client.delete(prefix + key)
 
 
 def _cache_set(cache: BaseCache, key: str, value: str, timeout: int) -> None:

@@ -71,6 +71,8 @@ class SigningKey:
             algorithm = "RS256"
         if not key.is_private:
             raise ValueError("a private key is needed to sign")
+        if isinstance(key, ECKey) and key.curve_name != "P-256":
+            raise ValueError(f"an EC key must be P-256 for ES256, not {key.curve_name}")
         return cls(algorithm, key)
 
     def public_jwk(self) -> dict[str, t.Any]:

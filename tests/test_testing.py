@@ -7,6 +7,7 @@ import urllib.request
 
 import jwt as pyjwt
 import pytest
+from joserfc.jwk import ECKey
 
 from pomerium_wsgi import Verifier
 from pomerium_wsgi.keys import pomerium_kid
@@ -95,6 +96,9 @@ def test_signing_key_round_trips_through_pem() -> None:
         SigningKey.from_pem(key.key.as_pem(private=False))
     with pytest.raises(ValueError):
         SigningKey("HS256")
+    p384 = ECKey.generate_key("P-384").as_pem(private=True)
+    with pytest.raises(ValueError, match="P-256"):
+        SigningKey.from_pem(p384)
 
 
 def test_verifier_with_served_keys() -> None:

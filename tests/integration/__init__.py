@@ -1,0 +1,1 @@
+"""Integration tests: real redis-server, real JWKS servers, real gunicorn workers."""
