@@ -9,6 +9,8 @@ import typing as t
 
 import bottle
 import pytest
+from werkzeug.test import Client, TestResponse
+
 from bottle_pomerium import (
     PomeriumHTTPError,
     PomeriumPlugin,
@@ -22,8 +24,6 @@ from bottle_pomerium import (
     require_identity,
     requires,
 )
-from werkzeug.test import Client, TestResponse
-
 from pomerium_wsgi import (
     ConfigurationError,
     Identity,

@@ -1,0 +1,1 @@
+"""Flask example app protected by flask_pomerium."""
