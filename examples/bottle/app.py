@@ -16,6 +16,7 @@ import os
 import typing as t
 
 import bottle
+
 from bottle_pomerium import PomeriumPlugin, current_identity, require_group
 
 app = bottle.Bottle()
