@@ -8,77 +8,27 @@ fetches it like it would fetch Pomerium's endpoint, configured only through the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
 import typing as t
-import urllib.error
-import urllib.request
 
 import pytest
 
 from pomerium_wsgi.testing import FakePomerium
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
+from tests.servers import fetch, serve_example
 
 pytestmark = pytest.mark.integration
 
-STARTUP_TIMEOUT = 60.0
-
-
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-    """GET *url*; returns (status, headers, body) for success and HTTP errors alike."""
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, dict(error.headers), error.read().decode()
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], base: str, log: t.IO[bytes]) -> None:
-    """Poll the exempt health check until gunicorn answers (bounded)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"gunicorn exited with {process.returncode}: {log.read().decode()}")
-        try:
-            if fetch(base + "/healthz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    log.seek(0)
-    pytest.fail(f"gunicorn did not answer within {STARTUP_TIMEOUT}s: {log.read().decode()}")
 
 
 @pytest.fixture
 def served_example(pomerium: FakePomerium) -> t.Iterator[str]:
     """Base URL of the Flask example under gunicorn, verifying against *pomerium*."""
     port = free_port()
-    with pomerium.serve() as jwks_url, tempfile.TemporaryFile() as log:
-        env = {**os.environ, "POMERIUM_AUDIENCE": pomerium.audience,
-               "POMERIUM_JWKS_URL": jwks_url, "PYTHONPATH": str(ROOT)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", "2", "--timeout", "60",
-             "examples.flask.app:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_ready(process, base, log)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+               "--workers", "1", "--threads", "2", "--timeout", "60", "examples.flask.app:app"]
+    with serve_example(command, port, pomerium) as base:
+        yield base
 
 
 def test_example_under_gunicorn(served_example: str, pomerium: FakePomerium) -> None:

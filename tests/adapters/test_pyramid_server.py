@@ -9,58 +9,19 @@ process; the server process fetches it like it would fetch Pomerium's endpoint.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
 import sys
-import tempfile
-import time
 import typing as t
-import urllib.error
-import urllib.request
 
 import pytest
-from werkzeug.datastructures import Headers
 
 from pomerium_wsgi.testing import FakePomerium
 from tests.conftest import ROOT, free_port
+from tests.servers import fetch, serve_example
 
 pytestmark = pytest.mark.integration
 
-STARTUP_TIMEOUT = 60.0
 INI = ROOT / "examples" / "pyramid" / "development.ini"
-
-
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, Headers, str]:
-    """GET *url*; returns (status, headers, body) for success and HTTP errors alike.
-
-    The headers are case-insensitive: servers spell names as they like.
-    """
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return (response.status, Headers(list(response.headers.items())),
-                    response.read().decode())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, Headers(list(error.headers.items())), error.read().decode()
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], base: str, log: t.IO[bytes]) -> None:
-    """Poll the exempt health check until it answers; fail with the server's log."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"server exited with {process.returncode}: {log.read().decode()}")
-        try:
-            if fetch(base + "/healthz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    log.seek(0)
-    pytest.fail(f"server did not answer within {STARTUP_TIMEOUT}s: {log.read().decode()}")
 
 
 def command(how: str, port: int, workdir: pathlib.Path) -> list[str]:
@@ -80,22 +41,8 @@ def served_example(request: pytest.FixtureRequest, pomerium: FakePomerium,
                    tmp_path: pathlib.Path) -> t.Iterator[str]:
     """Base URL of the example app under waitress, verifying against *pomerium*."""
     port = free_port()
-    with pomerium.serve() as jwks_url, tempfile.TemporaryFile() as log:
-        env = {**os.environ, "POMERIUM_AUDIENCE": pomerium.audience,
-               "POMERIUM_JWKS_URL": jwks_url, "PYTHONPATH": str(ROOT)}
-        process = subprocess.Popen(command(request.param, port, tmp_path), cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_ready(process, base, log)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
+    with serve_example(command(request.param, port, tmp_path), port, pomerium) as base:
+        yield base
 
 
 def test_example_under_waitress(served_example: str, pomerium: FakePomerium) -> None:
