@@ -133,7 +133,7 @@ class Verifier:
         retry_interval: float = 5.0,
         max_stale: float = 3600.0,
         max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
-        token_cache_size: int = 1024,
+        token_cache_size: int = 256,
         clock: t.Callable[[], float] = time.time,
     ) -> None:
         if audience is None:
