@@ -44,6 +44,21 @@ def get_error(environ: t.Mapping[str, t.Any]) -> VerificationError | None:
     return error if isinstance(error, VerificationError) else None
 
 
+def path_is_exempt(path: str, prefixes: t.Iterable[str]) -> bool:
+    """True if *path* is ``prefix`` or below ``prefix/`` for one of *prefixes*.
+
+    A path with ``.`` or ``..`` segments or an empty segment is never exempt: an app that
+    resolves them itself (Pyramid traversal, a static file handler) could otherwise be
+    reached through ``/healthz/../admin`` without verification. Such paths are verified
+    like any other, so a legitimate client loses nothing.
+    """
+    for prefix in prefixes:
+        if prefix == "/" or path == prefix or path.startswith(prefix + "/"):
+            segments = path.split("/")[1:]
+            return "." not in segments and ".." not in segments and "" not in segments[:-1]
+    return False
+
+
 def _strip_claim_headers(environ: t.MutableMapping[str, t.Any]) -> None:
     """Delete ``X-Pomerium-Claim-*`` headers: unsigned, so anyone could have sent them."""
     try:
@@ -112,10 +127,7 @@ class PomeriumMiddleware:
 
     def is_exempt(self, path: str) -> bool:
         """True if *path* is served without verification."""
-        for prefix in self.exempt:
-            if prefix == "/" or path == prefix or path.startswith(prefix + "/"):
-                return True
-        return False
+        return path_is_exempt(path, self.exempt)
 
     def authenticate(self, environ: WSGIEnvironment) -> Identity | None:
         """Verify the request's token and record the outcome; send no answer.

@@ -202,3 +202,15 @@ def test_claim_headers_removed_even_with_odd_environ_keys(pomerium: FakePomerium
                                    **pomerium.environ()}
     assert middleware.authenticate(environ) is not None
     assert "HTTP_X_POMERIUM_CLAIM_GROUPS" not in environ and environ[1] == "not a str key"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/healthz/../admin", "/healthz/./x", "/healthz//admin", "/healthz/a/../../admin",
+     "/healthz/.."],
+    ids=["dotdot", "dot", "empty-segment", "deep-dotdot", "trailing-dotdot"],
+)
+def test_dot_segments_are_never_exempt(path: str, pomerium: FakePomerium) -> None:
+    client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), exempt=["/healthz"]))
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers=pomerium.headers()).status_code == 200
