@@ -576,11 +576,16 @@ def cmd_verify(args: argparse.Namespace, logs: _LogCollector) -> int:
     finally:
         keys_refresh_failed.disconnect(on_fetch_failed)
     report.notes[:0] = [m for m in logs.messages if m not in report.notes]
-    if args.json:
-        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
-    else:
-        _print_report(report, sys.stdout)
-    sys.stdout.flush()
+    try:
+        if args.json:
+            print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            _print_report(report, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `| head` closed the pipe: the verdict, not the truncated report, sets the exit
+        # status. Point stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if report.valid:
         return EXIT_VALID
     if report.reason == KeysUnavailable.reason:

@@ -506,3 +506,27 @@ def test_dev_runs_the_wsgi_example_and_stops_on_ctrl_c() -> None:
     stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     assert "stopped" in stdout and "Traceback" not in stderr
+
+
+def test_verify_exit_status_survives_a_closed_pipe(tmp_path: pathlib.Path) -> None:
+    """`verify ... | head` must still exit 1 for an invalid token (the reader hung up)."""
+    from pomerium_wsgi.testing import FakePomerium
+
+    fake = FakePomerium("other.example.com")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(fake.jwks))
+    token = fake.token(groups=[f"group-{i:04d}-{'x' * 60}" for i in range(300)])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pomerium_wsgi", "verify", "-", "--audience", "app.example.com",
+         "--jwks", str(jwks)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(token.encode())
+    process.stdin.close()
+    process.stdout.readline()
+    process.stdout.close()  # like `| head -n1`
+    assert process.wait(60) == 1
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert "Traceback" not in stderr and token not in stderr
