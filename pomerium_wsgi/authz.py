@@ -248,7 +248,9 @@ def protect(
         identity = get_identity(environ)
         if identity is None:
             error = get_error(environ) or MissingToken()
-            return problem(environ, start_response, error.status, error.reason, error.message)
+            extra = [("Retry-After", "5")] if error.status == 503 else []
+            return problem(environ, start_response, error.status, error.reason, error.message,
+                           extra)
         if not requirement(identity):
             send_safely(access_denied, protected if sender is None else sender,
                         identity=identity, requirement=requirement, environ=environ)

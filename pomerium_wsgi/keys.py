@@ -58,7 +58,12 @@ MAX_KEYS = 64
 MAX_KID_LENGTH = 256
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
+_DIRECTIVE = re.compile(r'(?:[^,"]|"[^"]*")+')
+
+
+def _directives(header: str) -> list[str]:
+    """Split a Cache-Control value on commas that are not inside quotes."""
+    return [d.strip().rstrip(";").strip() for d in _DIRECTIVE.findall(header) if d.strip()]
 
 
 class JWKSError(ValueError):
@@ -189,7 +194,11 @@ def parse_jwks(document: t.Any, *, source: str = "JWKS") -> dict[str, Verificati
     if not isinstance(entries, list):
         raise JWKSError(f"{source}: 'keys' is not a list")
     keys: dict[str, VerificationKey] = {}
-    seen: set[str] = set()
+    # A kid published twice is ambiguous even if one of its keys is unusable.
+    kids = [e.get("kid") for e in entries[:MAX_KEYS] if isinstance(e, dict)]
+    seen: set[str] = {k for k in kids if isinstance(k, str) and kids.count(k) > 1}
+    for dup in seen:
+        log.error("%s: kid %r is published more than once; refusing it", source, dup[:80])
     for index, entry in enumerate(entries[:MAX_KEYS]):
         if not isinstance(entry, dict):
             log.warning("%s: key #%d is not an object; skipped", source, index)
@@ -211,11 +220,10 @@ def parse_jwks(document: t.Any, *, source: str = "JWKS") -> dict[str, Verificati
         if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
             log.warning("%s: key #%d has an unusable kid; skipped", source, index)
             continue
-        if kid in seen:
-            log.error("%s: kid %r is published more than once; refusing it", source, kid[:80])
+        if kid in seen or kid in keys:  # (computed kids can collide too)
             keys.pop(kid, None)
+            seen.add(kid)
             continue
-        seen.add(kid)
         keys[kid] = VerificationKey(kid, algorithm, jwk)
     if len(entries) > MAX_KEYS:
         log.warning("%s: only the first %d of %d keys are read", source, MAX_KEYS, len(entries))
@@ -309,7 +317,7 @@ class StaticKeys:
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback IP addresses."""
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -335,7 +343,9 @@ def check_jwks_url(url: str) -> str:
 
 
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to the same scheme, host and port."""
+    """Follow a redirect only to the same scheme, host and port, and only a few."""
+
+    max_redirections = 3
 
     def redirect_request(
         self,
@@ -404,7 +414,8 @@ class RemoteJWKS:
                             ("retry_interval", retry_interval), ("max_stale", max_stale),
                             ("min_age", min_age), ("max_age", max_age),
                             ("default_age", default_age), ("max_size", max_size)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not math.isfinite(value) or value < 0):
                 raise ConfigurationError(f"{name} must be a non-negative number, not {value!r}")
         if timeout <= 0:
             raise ConfigurationError("timeout must be positive")
@@ -426,6 +437,7 @@ class RemoteJWKS:
         self.fetch_count = 0
         self._state: _KeyState | None = None
         self._lock = threading.Lock()
+        self._fetch_thread: threading.Thread | None = None
         self._retry_at = float("-inf")
         self._last_kid_fetch = float("-inf")
         host = urllib.parse.urlsplit(url).hostname or ""
@@ -473,6 +485,7 @@ class RemoteJWKS:
             if now >= state.expires_at + self.max_stale:
                 log.error("JWKS from %s is past its stale limit; refusing to use it", self.url)
                 self._state = None
+                self.generation += 1  # tokens verified with those keys are not served either
                 raise KeysUnavailable("the signing keys are unavailable (stale limit reached)")
             key = state.keys.get(kid)
             if key is None:
@@ -497,6 +510,8 @@ class RemoteJWKS:
 
     def _update(self, now: float, *, want_kid: str | None) -> None:
         state = self._state
+        if want_kid is None and now < self._retry_at:
+            return  # a fetch failed (or another worker is refreshing): not yet
         entry = self._read_cache(now)
         if entry is not None and now < entry.expires_at and (
             state is None
@@ -520,12 +535,12 @@ class RemoteJWKS:
             self._last_kid_fetch = now
             self._fetch(now)
             return
-        if now < self._retry_at:
-            return
         # One worker of the fleet refreshes; the others keep their keys (still within the
         # stale limit) or, on a cold start, wait briefly for its answer in the cache.
-        if not self._claim(":refresh", now, self.timeout + 1):
+        claimed = self._claim(":refresh", now, self.timeout + 1)
+        if not claimed:
             if state is not None and now < state.expires_at + self.max_stale:
+                self._retry_at = now + min(1.0, self.retry_interval)
                 return
             entry = self._wait_for_cache(now)
             if entry is not None:
@@ -534,7 +549,8 @@ class RemoteJWKS:
         try:
             self._fetch(now)
         finally:
-            self._release(":refresh")
+            if claimed:
+                self._release(":refresh")
 
     def _claim(self, suffix: str, now: float, hold: float) -> bool:
         """Take a fleet-wide marker in the shared cache; False if another worker has it.
@@ -577,7 +593,7 @@ class RemoteJWKS:
     def _fetch(self, now: float) -> None:
         state = self._state
         try:
-            status, body, etag, age = self._http_get(state.etag if state else None)
+            status, body, etag, age = self._bounded_get(state.etag if state else None)
             if status == 304 and state is not None:
                 new = dataclasses.replace(
                     state, fetched_at=now, expires_at=now + age, etag=etag or state.etag
@@ -585,6 +601,12 @@ class RemoteJWKS:
             else:
                 keys = parse_jwks(body, source=self.url)
                 document = body.decode("utf-8")
+                if not keys and state is not None and state.keys and (
+                    json.loads(document).get("keys")
+                ):
+                    # Keys listed but none usable: a broken document, not a key removal;
+                    # keep the good keys held (stale-if-error) rather than drop them all.
+                    raise JWKSError("the JWKS lists keys but none is usable")
                 new = _KeyState(keys, document, etag, now, now + age)
         except Exception as exc:
             self._retry_at = now + self.retry_interval
@@ -612,6 +634,36 @@ class RemoteJWKS:
         self._state = new
         if announce or changed:
             send_safely(keys_refreshed, self, url=self.url, key_ids=tuple(new.keys))
+
+    def _bounded_get(self, etag: str | None) -> tuple[int, bytes, str | None, float]:
+        """:meth:`_http_get` within ``timeout`` overall, whatever the server does.
+
+        Socket timeouts apply per operation, so a server that trickles its status line
+        and headers could hold a fetch (and the lock every cold request waits on) for
+        far longer. The fetch runs on a helper thread that is abandoned at the deadline;
+        at most one such thread exists, so a hanging endpoint cannot pile them up.
+        """
+        previous = self._fetch_thread
+        if previous is not None and previous.is_alive():
+            raise JWKSError("the previous fetch has not finished yet")
+        outcome: list[t.Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append(self._http_get(etag))
+            except BaseException as exc:  # handed to the waiting thread below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=run, name="pomerium-wsgi-jwks-fetch", daemon=True)
+        self._fetch_thread = thread
+        thread.start()
+        thread.join(self.timeout)
+        if not outcome:
+            raise JWKSError(f"no complete answer within {self.timeout:g} s")
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return t.cast(tuple[int, bytes, str | None, float], result)
 
     def _http_get(self, etag: str | None) -> tuple[int, bytes, str | None, float]:
         headers = {"Accept": "application/json", "User-Agent": "pomerium-wsgi"}
@@ -651,13 +703,23 @@ class RemoteJWKS:
             )
 
     def _max_age(self, headers: Message) -> float:
-        value = headers.get("Cache-Control") or ""
-        match = _MAX_AGE.search(value)
-        if "no-store" in value.lower() or "no-cache" in value.lower():
+        """The document's lifetime from ``Cache-Control``, clamped to the bounds."""
+        age: float | None = None
+        forbid = False
+        for line in headers.get_all("Cache-Control") or ():
+            for directive in _directives(line):
+                name, _, value = directive.partition("=")
+                name = name.strip().lower()
+                if name in ("no-store", "no-cache") and not value:
+                    forbid = True  # a field-scoped no-cache="set-cookie" does not count
+                elif name == "max-age":
+                    digits = value.strip().strip('"')
+                    if digits.lstrip("-").isdigit():
+                        # Huge values are clamped below; a negative one means "stale now".
+                        age = max(0.0, float(digits[:12]) if digits[0] != "-" else 0.0)
+        if forbid:
             age = self.min_age
-        elif match:
-            age = float(match.group(1))
-        else:
+        elif age is None:
             age = self.default_age
         return min(max(age, self.min_age), self.max_age)
 
@@ -688,6 +750,13 @@ class RemoteJWKS:
                 raise JWKSError("entry has the wrong shape")
             if not (fetched_at <= now + 60 and expires_at - fetched_at <= self.max_age):
                 raise JWKSError("entry has impossible times")
+            if now >= expires_at:
+                return None  # expired: no use parsing it (this runs on every request
+                # while the endpoint is down)
+            state = self._state
+            if state is not None and document == state.document:
+                return dataclasses.replace(state, etag=etag, fetched_at=fetched_at,
+                                           expires_at=expires_at)
             keys = parse_jwks(document, source=f"cached {self.url}")
         except Exception as exc:
             log.warning("ignoring a bad JWKS cache entry (%s)", _describe(exc))

@@ -17,7 +17,6 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 PROBLEM_JSON = "application/problem+json"
-_OFFERS = ("text/plain", PROBLEM_JSON, "application/json")
 
 
 def wants_json(environ: WSGIEnvironment) -> bool:
@@ -26,7 +25,10 @@ def wants_json(environ: WSGIEnvironment) -> bool:
     if not header or "json" not in header:
         return False
     accept = parse_accept_header(header, MIMEAccept)
-    return accept.best_match(_OFFERS, default="text/plain") != "text/plain"
+    json_quality = max(accept[PROBLEM_JSON], accept["application/json"])
+    # Ties go to JSON: "application/json, text/plain, */*" (axios, fetch wrappers) names
+    # JSON explicitly and should get it.
+    return json_quality > 0 and json_quality >= accept["text/plain"]
 
 
 def problem(

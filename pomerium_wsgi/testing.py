@@ -182,7 +182,7 @@ class FakePomerium:
         """Pomerium's claims for a user; any claim can be overridden or added."""
         now = int(self.clock())
         user = overrides.pop("user", None) or overrides.get("sub") or (
-            "fake-" + hashlib.sha256(email.encode()).hexdigest()[:16]
+            "fake-" + hashlib.sha256(str(email).encode()).hexdigest()[:16]
         )
         claims: dict[str, t.Any] = {
             "iss": self.issuer,
@@ -196,7 +196,7 @@ class FakePomerium:
             # A str is kept as given (a wrong shape, for tests of bad tokens).
             "groups": groups if groups is None or isinstance(groups, str) else list(groups),
             "sid": str(uuid.uuid4()),
-            "name": email.split("@")[0].replace(".", " ").title(),
+            "name": str(email).split("@")[0].replace(".", " ").title(),
         }
         claims.update(overrides)
         return claims

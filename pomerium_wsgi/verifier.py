@@ -220,10 +220,12 @@ class Verifier:
         if isinstance(token, bytes | bytearray):
             if len(token) > self.max_token_size:
                 raise MalformedToken("the identity token is too large")
-            try:
-                token = bytes(token).decode("ascii")
-            except UnicodeDecodeError:
-                raise MalformedToken("the identity token is not ASCII") from None
+            raw = bytes(token)
+            if not raw.isascii():
+                # Checked rather than caught: a UnicodeDecodeError would carry the whole
+                # token as the __context__ of the error raised.
+                raise MalformedToken("the identity token is not ASCII")
+            token = raw.decode("ascii")
         elif not isinstance(token, str):
             raise MalformedToken("the identity token is not text")
         if not token:
@@ -258,8 +260,8 @@ class Verifier:
         if header is None:
             header = self._parse_header(header_segment)
         alg, kid = header
-        generation = self.keys.generation
         key = self.keys.get(kid)
+        generation = self.keys.generation  # after get(): it may have fetched new keys
         if key.algorithm != alg:
             raise InvalidSignature(
                 f"the token says {alg} but its key is for {key.algorithm}"
@@ -356,11 +358,15 @@ class Verifier:
             group_tuple = tuple(groups)
         else:
             raise InvalidClaims("the token's 'groups' is not a list of strings")
-        email = get("email") or ""
-        user = get("user") or sub
-        name = get("name") or ""
-        sid = get("sid") or ""
-        jti = get("jti") or ""
+        email = get("email", "")
+        user = get("user", sub)
+        name = get("name", "")
+        sid = get("sid", "")
+        jti = get("jti", "")
+        if email is None:
+            email = ""
+        if name is None:
+            name = ""
         if not (type(email) is str and type(user) is str and type(name) is str
                 and type(sid) is str and type(jti) is str):
             raise InvalidClaims("the token's 'email', 'user', 'name', 'sid' and 'jti' must be "

@@ -435,3 +435,85 @@ def test_static_keys_unknown_kid() -> None:
     other = FakePomerium()
     with pytest.raises(UnknownKey):
         verifier.verify(other.token())
+
+
+def test_fetch_is_bounded_by_timeout_even_when_headers_trickle(fake: FakePomerium) -> None:
+    """Socket timeouts are per read: a server dripping its headers must still time out."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n":
+                if stop.wait(0.3):
+                    return
+                try:
+                    conn.send(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
+    verifier = fake.verifier(jwks_url=url, timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(KeysUnavailable):
+        verifier.verify(fake.token())
+    assert time.monotonic() - started < 5
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_dropping_stale_keys_also_drops_tokens_verified_with_them(
+        fake: FakePomerium, clock: Clock) -> None:
+    state = {"up": True}
+    document = fake.jwks
+    with JWKSServer(lambda h: jwks_answer(document) if state["up"] else (500, {}, b"")) as server:
+        verifier = fake.verifier(jwks_url=server.url, max_stale=100)
+        token = fake.token(exp=int(clock.now) + 3600)
+        assert verifier.verify(token).email
+        state["up"] = False
+        clock.advance(61 + 100)
+        with pytest.raises(KeysUnavailable):
+            verifier.verify(fake.token())
+        with pytest.raises(KeysUnavailable):
+            verifier.verify(token)  # not served from the token cache
+
+
+def test_broken_refresh_keeps_the_good_keys(fake: FakePomerium, clock: Clock) -> None:
+    good = fake.jwks
+    state = {"doc": good}
+    with JWKSServer(lambda h: jwks_answer(state["doc"])) as server:
+        verifier = fake.verifier(jwks_url=server.url)
+        assert verifier.verify(fake.token()).email
+        state["doc"] = {"keys": [{**good["keys"][0], "use": "enc"}]}
+        clock.advance(61)
+        assert verifier.verify(fake.token()).email
+
+
+def test_duplicate_kid_refused_even_when_one_copy_is_unusable() -> None:
+    keys = parse_jwks({"keys": [{**_ec(), "kid": "dup", "use": "enc"}, {**_ec(), "kid": "dup"}]})
+    assert keys == {}
+
+
+@pytest.mark.parametrize("option", ["cooldown", "timeout", "max_stale", "retry_interval"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_non_finite_settings_are_refused(option: str, value: float) -> None:
+    from pomerium_wsgi import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        Verifier("app.example.com", **{option: value})
+
+
+def test_localhost_subdomains_are_not_loopback() -> None:
+    from pomerium_wsgi import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        Verifier("app.example.com", jwks_url="http://evil.localhost/jwks.json")

@@ -214,3 +214,11 @@ def test_dot_segments_are_never_exempt(path: str, pomerium: FakePomerium) -> Non
     client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), exempt=["/healthz"]))
     assert client.get(path).status_code == 401
     assert client.get(path, headers=pomerium.headers()).status_code == 200
+
+
+@pytest.mark.parametrize("accept", ["application/json, text/plain, */*",
+                                    "application/problem+json, text/plain"],
+                         ids=["axios-default", "problem-json-tie"])
+def test_json_wins_a_tie_with_text(accept: str, client: Client) -> None:
+    response = client.get("/", headers={"Accept": accept})
+    assert response.headers["Content-Type"] == "application/problem+json"

@@ -424,3 +424,20 @@ def test_duplicate_claim_is_refused(clock: Clock) -> None:
     sig = JWSRegistry.algorithms["ES256"].sign(signing_input.encode(), fake.signing_key.key)
     with pytest.raises(MalformedToken):
         fake.verifier().verify(f"{signing_input}.{b64(sig)}")
+
+
+@pytest.mark.parametrize("claim, value", [("email", False), ("email", 0), ("name", []),
+                                          ("sid", {}), ("jti", 5), ("user", 7)],
+                         ids=["email-false", "email-zero", "name-list", "sid-object",
+                              "jti-int", "user-int"])
+def test_string_claims_of_the_wrong_type(claim: str, value: object, clock: Clock) -> None:
+    fake = FakePomerium(clock=clock)
+    with pytest.raises(InvalidClaims):
+        fake.verifier().verify(fake.token(**{claim: value}))
+
+
+def test_non_ascii_bytes_token_leaves_no_trace_of_itself(clock: Clock) -> None:
+    token = FakePomerium(clock=clock).token().encode() + "é".encode()
+    with pytest.raises(MalformedToken) as info:
+        FakePomerium(clock=clock).verifier().verify(token)
+    assert info.value.__context__ is None and info.value.__cause__ is None
