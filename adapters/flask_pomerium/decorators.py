@@ -16,7 +16,12 @@ methods of a :class:`~flask.views.MethodView`, and ``View`` classes themselves::
     @requires(require_group("ops") | require_email_domain("example.com"))
     class Reports(MethodView): ...
 
+    if require_group("admins")(current_identity): ...   # a check: False when anonymous
+
     protect_blueprint(api, require_group("staff"))   # every view of the blueprint
+
+Like Flask-Login's ``login_required``, the decorators go *below* ``@app.route`` (or
+``@app.get``): above it, Flask registers the unguarded view.
 
 A guarded view raises :class:`~flask_pomerium.PomeriumUnauthorized` (401) when the
 request has no verified identity, and sends ``access_denied`` (sender: the Flask app) then
@@ -32,6 +37,7 @@ import typing as t
 
 from flask import Blueprint, Flask, current_app, request
 from flask.views import View
+from werkzeug.local import LocalProxy
 
 from pomerium_wsgi import IDENTITY_KEY, Identity, Requirement, authz
 from pomerium_wsgi.signals import access_denied, send_safely
@@ -95,12 +101,43 @@ def _guard(view: F, requirement: Requirement) -> F:
     return t.cast(F, guarded)
 
 
+def _guard_class(cls: type[View], requirement: Requirement) -> None:
+    """Guard every request *cls* (and any subclass of it) serves with *requirement*.
+
+    The guard wraps ``dispatch_request`` rather than joining the class's ``decorators``
+    list: a subclass that sets its own ``decorators`` (``decorators = []`` or
+    ``[cache]``) would otherwise drop it without a word. A subclass that writes its own
+    ``dispatch_request`` (every plain ``View`` does) gets it wrapped as it is created,
+    through ``__init_subclass__``; the class's own ``__init_subclass__``, if any, still
+    runs first. The guard runs when the view is dispatched, after the view class is
+    instantiated, and before any ``get``/``post``/... method.
+    """
+    _guard_dispatch(cls, requirement)
+    own_hook = cls.__dict__.get("__init_subclass__")
+
+    def __init_subclass__(subclass: type[View], /, **kwargs: t.Any) -> None:
+        if own_hook is not None:
+            own_hook.__get__(None, subclass)(**kwargs)
+        else:
+            super(cls, subclass).__init_subclass__(**kwargs)
+        if "dispatch_request" in subclass.__dict__:
+            _guard_dispatch(subclass, requirement)
+
+    cls.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment]
+
+
+def _guard_dispatch(cls: type[View], requirement: Requirement) -> None:
+    # Looked up on the class: a plain function, so the wrapper binds like a method.
+    setattr(cls, "dispatch_request", _guard(cls.dispatch_request, requirement))  # noqa: B010
+
+
 class ViewRequirement(Requirement):
     """A requirement that, called with a view (or ``View`` class), guards it.
 
-    Called with an :class:`~pomerium_wsgi.Identity` (or None) it checks it, like any
-    requirement. On a ``View``/``MethodView`` class it adds itself to the class's
-    ``decorators``, so every method of the view is guarded.
+    Called with an :class:`~pomerium_wsgi.Identity`, None, or :data:`current_identity`
+    it checks it, like any requirement. On a ``View``/``MethodView`` class it guards the
+    class's ``dispatch_request``, so every method of the view (and of its subclasses,
+    whatever ``decorators`` they set) is guarded.
     """
 
     #: The wrapped core requirement; the ``access_denied`` signal carries this object.
@@ -129,18 +166,25 @@ class ViewRequirement(Requirement):
     def __call__(self, target: F) -> F: ...
 
     def __call__(self, target: t.Any) -> t.Any:
+        if isinstance(target, LocalProxy):
+            # current_identity is callable (proxies forward calls): checked as a view it
+            # would come back as a wrapper function, which is truthy, so a test such as
+            # ``if require_group("admins")(current_identity):`` would let anyone in.
+            # Check what it stands for instead (None when anonymous).
+            target = target._get_current_object()
         if target is None or isinstance(target, Identity):
             return super().__call__(target)
         if isinstance(target, type):
             if not issubclass(target, View):
                 raise TypeError(f"{type(self).__name__} can decorate a flask View class, "
                                 f"not {target.__name__}")
-            # A new list: the base class's decorators stay as they were.
-            target.decorators = [*target.decorators, self._decorate]
+            _guard_class(target, self.requirement)
             return target
-        if not callable(target):
-            raise TypeError(f"{type(self).__name__} decorates a view or checks an Identity, "
-                            f"not {type(target).__name__}")
+        if not inspect.isroutine(target):
+            # Only real functions: anything else may be a stand-in for an identity (a
+            # proxy, a mapping of claims) whose check must not silently become a view.
+            raise TypeError(f"{type(self).__name__} decorates a view function or View class "
+                            f"or checks an Identity, not {type(target).__name__}")
         return self._decorate(target)
 
     def _decorate(self, view: F) -> F:
@@ -213,7 +257,7 @@ def protect_blueprint(blueprint: BP, requirement: Requirement | None = None) -> 
     *requirement* (default: any verified identity). Returns the blueprint.
 
     Call it before the blueprint is registered on an app. The blueprint's static file
-    route stays unguarded when static files are exempt (``POMERIUM_EXEMPT_STATIC``).
+    route is guarded too, unless the app exempts static files (``POMERIUM_EXEMPT_STATIC``).
     Also accepts a Flask app, to guard all of its views.
     """
     if requirement is None:

@@ -67,7 +67,9 @@ VERIFIER_KEYS = ("POMERIUM_AUDIENCE", "POMERIUM_ISSUER", "POMERIUM_JWKS_URL", "P
 DEFAULTS: dict[str, t.Any] = {
     "POMERIUM_OPTIONAL": False,
     "POMERIUM_EXEMPT": (),
-    "POMERIUM_EXEMPT_STATIC": True,
+    # Opt-in, like POMERIUM_EXEMPT: nothing is served without a token unless the app says
+    # so (static files can be as private as the pages that use them).
+    "POMERIUM_EXEMPT_STATIC": False,
     "POMERIUM_HEADER": DEFAULT_HEADER,
     "POMERIUM_REMOTE_USER": "email",
 }
@@ -206,8 +208,9 @@ class Pomerium:
         decorators still answer 401.
     ``POMERIUM_EXEMPT`` (none)
         path prefixes served without verification, e.g. ``["/healthz"]``.
-    ``POMERIUM_EXEMPT_STATIC`` (True)
-        serve the static file routes without verification.
+    ``POMERIUM_EXEMPT_STATIC`` (False)
+        True serves the static file routes (the app's and blueprints') without
+        verification; off by default, so nothing is public unless the app says so.
     ``POMERIUM_HEADER`` (``X-Pomerium-Jwt-Assertion``)
         the request header carrying the token.
     ``POMERIUM_REMOTE_USER`` (``"email"``)

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from flask import Blueprint, Flask, g, jsonify, render_template_string, request
 from flask.testing import FlaskClient
-from flask.views import MethodView
+from flask.views import MethodView, View
 from werkzeug.test import TestResponse
 
 from flask_pomerium import (
@@ -343,20 +343,26 @@ def static_dir(tmp_path: pathlib.Path) -> str:
     return str(tmp_path)
 
 
-def test_static_route_is_exempt_by_default(pomerium: FakePomerium, static_dir: str) -> None:
+def test_static_route_is_verified_by_default(pomerium: FakePomerium, static_dir: str) -> None:
+    # Nothing is exempt unless the app says so: static files can be private too.
     client = make_app(pomerium, static_folder=static_dir).test_client()
+    with client.get("/static/style.css") as response:
+        assert response.status_code == 401
+        assert b"teal" not in response.data
+    with client.get("/static/style.css", headers=pomerium.headers()) as response:
+        assert response.status_code == 200
+        assert b"teal" in response.data
+
+
+@pytest.mark.parametrize("setting", [True, "true"], ids=["bool", "string"])
+def test_static_route_can_be_exempted(pomerium: FakePomerium, static_dir: str,
+                                      setting: object) -> None:
+    app = make_app(pomerium, {"POMERIUM_EXEMPT_STATIC": setting}, static_folder=static_dir)
+    client = app.test_client()
     with client.get("/static/style.css") as response:
         assert response.status_code == 200
         assert b"teal" in response.data
-    assert client.get("/").status_code == 401
-
-
-def test_static_route_can_be_verified(pomerium: FakePomerium, static_dir: str) -> None:
-    app = make_app(pomerium, {"POMERIUM_EXEMPT_STATIC": False}, static_folder=static_dir)
-    client = app.test_client()
-    assert client.get("/static/style.css").status_code == 401
-    with client.get("/static/style.css", headers=pomerium.headers()) as response:
-        assert response.status_code == 200
+    assert client.get("/").status_code == 401  # only the static route is opened
 
 
 # -- decorators ------------------------------------------------------------------------
@@ -718,8 +724,22 @@ def test_protect_blueprint(pomerium: FakePomerium, static_dir: str) -> None:
         assert client.get(path, headers=pomerium.headers()).status_code == 403, path
         assert client.get(path).status_code == 401, path
     assert client.get("/public").status_code == 200  # outside the blueprint
-    with client.get("/staff/static/style.css") as response:  # its static files stay open
+    with client.get("/staff/static/style.css") as response:  # static files are verified
+        assert response.status_code == 401
+
+
+def test_protect_blueprint_leaves_exempt_static_files_open(
+    pomerium: FakePomerium, static_dir: str,
+) -> None:
+    app = make_app(pomerium, {"POMERIUM_OPTIONAL": True, "POMERIUM_EXEMPT_STATIC": True})
+    staff = Blueprint("staff", __name__, url_prefix="/staff", static_folder=static_dir,
+                      static_url_path="/static")
+    staff.get("/", endpoint="home")(lambda: "staff home")
+    app.register_blueprint(protect_blueprint(staff, require_group("staff")))
+    client = app.test_client()
+    with client.get("/staff/static/style.css") as response:
         assert response.status_code == 200
+    assert client.get("/staff/", headers=pomerium.headers()).status_code == 403
 
 
 def test_protect_blueprint_default_requires_an_identity(pomerium: FakePomerium) -> None:
@@ -815,7 +835,7 @@ def test_method_views(pomerium: FakePomerium) -> None:
     assert client.get("/settings", headers=nobody).status_code == 403
 
 
-def test_class_decorator_leaves_base_class_alone() -> None:
+def test_class_decorator_leaves_base_class_alone(pomerium: FakePomerium) -> None:
     class Base(MethodView):
         def get(self) -> str:
             return "x"
@@ -824,12 +844,164 @@ def test_class_decorator_leaves_base_class_alone() -> None:
     class Child(Base):
         pass
 
-    assert Base.decorators == [] and len(Child.decorators) == 1
+    app = make_app(pomerium)
+    app.add_url_rule("/base", view_func=Base.as_view("base"))
+    app.add_url_rule("/child", view_func=Child.as_view("child"))
+    client = app.test_client()
+    assert client.get("/base", headers=pomerium.headers()).text == "x"
+    assert client.get("/child", headers=pomerium.headers()).status_code == 403
+    assert Base.decorators == []
+
+
+def guarded_base_view() -> type[MethodView]:
+    @require_group("admins")
+    class Base(MethodView):
+        def get(self) -> str:
+            return f"secret for {current_identity.email}"
+
+    return Base
+
+
+def subclass_with_empty_decorators(base: type[MethodView]) -> type[MethodView]:
+    class Child(base):  # type: ignore[valid-type,misc]
+        decorators: t.ClassVar[list[t.Callable[..., t.Any]]] = []
+
+    return Child
+
+
+def subclass_with_its_own_decorator(base: type[MethodView]) -> type[MethodView]:
+    def tag(view: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        return view
+
+    class Child(base):  # type: ignore[valid-type,misc]
+        decorators: t.ClassVar[list[t.Callable[..., t.Any]]] = [tag]
+
+    return Child
+
+
+def subclass_overriding_dispatch_request(base: type[MethodView]) -> type[MethodView]:
+    class Child(base):  # type: ignore[valid-type,misc]
+        def dispatch_request(self, **kwargs: t.Any) -> t.Any:
+            return super().dispatch_request(**kwargs)
+
+    return Child
+
+
+def grandchild_overriding_dispatch_request(base: type[MethodView]) -> type[MethodView]:
+    class Child(base):  # type: ignore[valid-type,misc]
+        decorators: t.ClassVar[list[t.Callable[..., t.Any]]] = []
+
+    class Grandchild(Child):
+        def dispatch_request(self, **kwargs: t.Any) -> t.Any:
+            return "grandchild " + super().dispatch_request(**kwargs)
+
+    return Grandchild
+
+
+@pytest.mark.parametrize(
+    "make_subclass",
+    [subclass_with_empty_decorators, subclass_with_its_own_decorator,
+     subclass_overriding_dispatch_request, grandchild_overriding_dispatch_request],
+    ids=["empty-decorators", "own-decorators", "own-dispatch_request", "grandchild"],
+)
+def test_class_guard_survives_subclassing(
+    pomerium: FakePomerium, make_subclass: t.Callable[[type[MethodView]], type[MethodView]],
+) -> None:
+    app = make_app(pomerium, {"POMERIUM_OPTIONAL": True})
+    child = make_subclass(guarded_base_view())
+    app.add_url_rule("/child", view_func=child.as_view("child"))
+    client = app.test_client()
+    assert client.get("/child", headers=pomerium.headers()).status_code == 403
+    assert client.get("/child").status_code == 401
+    with client.get("/child", headers=pomerium.headers("ada@example.com", ["admins"])) as ok:
+        assert ok.status_code == 200
+        assert ok.get_data(as_text=True).endswith("secret for ada@example.com")
+
+
+def test_class_guard_on_a_plain_view_subclass(pomerium: FakePomerium) -> None:
+    # A View (not MethodView) subclass always writes its own dispatch_request.
+    @require_group("admins")
+    class Base(View):
+        def dispatch_request(self) -> str:
+            return "base"
+
+    class Child(Base):
+        def dispatch_request(self) -> str:
+            return "child"
+
+    app = make_app(pomerium)
+    app.add_url_rule("/child", view_func=Child.as_view("child"))
+    client = app.test_client()
+    assert client.get("/child", headers=pomerium.headers()).status_code == 403
+    assert client.get("/child", headers=pomerium.headers(groups=["admins"])).text == "child"
+
+
+def test_class_guard_keeps_the_classes_own_init_subclass(pomerium: FakePomerium) -> None:
+    seen: list[str] = []
+
+    @require_group("admins")
+    class Base(MethodView):
+        def __init_subclass__(cls, **kwargs: t.Any) -> None:
+            super().__init_subclass__(**kwargs)
+            seen.append(cls.__name__)
+
+        def get(self) -> str:
+            return "x"
+
+    class Child(Base):
+        def post(self) -> str:
+            return "posted"
+
+    assert seen == ["Child"]
+    assert Child.methods == {"GET", "POST"}  # MethodView's own hook still ran
+    app = make_app(pomerium)
+    app.add_url_rule("/child", view_func=Child.as_view("child"))
+    client = app.test_client()
+    assert client.post("/child", headers=pomerium.headers()).status_code == 403
+    assert client.post("/child", headers=pomerium.headers(groups=["admins"])).text == "posted"
 
 
 def test_decorating_a_non_view_class_is_an_error() -> None:
     with pytest.raises(TypeError, match="View class"):
         require_group("admins")(dict)
+
+
+class CallableObject:
+    def __call__(self) -> str:
+        return "x"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [42, "admins", CallableObject(), {"email": "ada@example.com"}],
+    ids=["int", "str", "callable-object", "dict"],
+)
+def test_decorating_anything_else_is_an_error(target: object) -> None:
+    with pytest.raises(TypeError, match="decorates a view function"):
+        require_group("admins")(target)  # type: ignore[call-overload]
+
+
+def test_requirement_checks_current_identity_proxy(pomerium: FakePomerium) -> None:
+    # The proxy is callable; it must be checked as the identity it stands for, never
+    # mistaken for a view to decorate (a wrapper function would be truthy).
+    app = make_app(pomerium, {"POMERIUM_OPTIONAL": True})
+    admins = require_group("admins")
+
+    @app.get("/maybe-admin")
+    def maybe_admin() -> t.Any:
+        result = admins(current_identity)
+        either = requires(admins | require_email("ed@example.com"))(current_identity)
+        return jsonify(result=result, either=either, bare=require_identity()(current_identity))
+
+    client = app.test_client()
+    assert client.get("/maybe-admin").json == {"result": False, "either": False, "bare": False}
+    assert client.get("/maybe-admin", headers=pomerium.headers(groups=["admins"])).json == {
+        "result": True, "either": True, "bare": True}
+    assert client.get("/maybe-admin", headers=pomerium.headers("ed@example.com")).json == {
+        "result": False, "either": True, "bare": True}
+    with app.test_request_context("/"):
+        assert admins(current_identity) is False  # no verification ran: anonymous
+    assert admins(current_identity) is False  # outside a request
 
 
 # -- templates -------------------------------------------------------------------------
