@@ -21,19 +21,25 @@ plugin, or on an app without it, nothing is verified and the decorator always an
 from __future__ import annotations
 
 import functools
+import inspect
 import typing as t
 
 import bottle
 
 from pomerium_wsgi import Identity, Requirement, authz
 
-from .plugin import enforce
+from .plugin import current_identity, enforce
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 
 class RouteRequirement(Requirement):
-    """A requirement that, called with a function instead of an identity, decorates it."""
+    """A requirement that, called with a function instead of an identity, decorates it.
+
+    Anything else raises TypeError rather than being decorated: the result of decorating
+    is a (truthy) function, so a slip such as ``if require_group("admins")(current_identity):``
+    (the ``()`` forgotten) would otherwise grant access to everyone.
+    """
 
     def __init__(self, requirement: Requirement) -> None:
         if not isinstance(requirement, Requirement):
@@ -56,8 +62,11 @@ class RouteRequirement(Requirement):
     def __call__(self, target: t.Any) -> t.Any:
         if target is None or isinstance(target, Identity):
             return super().__call__(target)
-        if not callable(target):
-            raise TypeError(f"{type(self).__name__} decorates a callable or checks an "
+        if target is current_identity:
+            raise TypeError(f"{type(self).__name__} checks an Identity: call "
+                            "current_identity() and pass its result")
+        if not inspect.isroutine(target):
+            raise TypeError(f"{type(self).__name__} decorates a function or checks an "
                             f"Identity, not {type(target).__name__}")
         return _guard(target, self.requirement)
 

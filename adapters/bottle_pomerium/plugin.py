@@ -17,7 +17,14 @@ Install it on an app and every route of that app refuses requests without a vali
     Bottle applies an app's plugins only to the routes that app owns. Routes of a child
     app brought in with ``app.mount()`` or ``app.merge()`` keep their own app's plugins,
     so install a :class:`PomeriumPlugin` on every app whose routes need protecting: one
-    installed on the parent does not cover the child.
+    installed on the parent does not verify the child's routes. As a safety net, the
+    plugin adds a ``before_request`` hook to the app it is installed on (and to Bottle
+    apps mounted below it) that, on every request, removes forged
+    ``X-Pomerium-Claim-*`` headers and refuses (401) any route whose ``pomerium=``
+    requirement no installed plugin would enforce. A ``pomerium=`` route on an app with
+    no plugin anywhere above or on it is not seen by any of this code: Bottle ignores
+    the unknown route option, so always install the plugin on that app (or use the
+    decorators, which fail closed on their own).
 
 Refusals are raised as Bottle responses, so the app's ``@app.error(401)`` / ``(403)`` /
 ``(503)`` handlers apply; without a handler the answer is the core's problem document
@@ -27,7 +34,9 @@ Refusals are raised as Bottle responses, so the app's ``@app.error(401)`` / ``(4
 from __future__ import annotations
 
 import functools
+import logging
 import typing as t
+import weakref
 
 import bottle
 
@@ -49,6 +58,12 @@ from pomerium_wsgi.signals import access_denied, send_safely
 DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 #: The route config key naming a route's requirement (``pomerium=require_group(...)``).
 CONFIG_KEY = "pomerium"
+#: The environ keys the core uses, and the prefix of the unsigned claim headers it removes.
+IDENTITY_KEY = "pomerium.identity"
+ERROR_KEY = "pomerium.error"
+CLAIM_HEADER_PREFIX = "HTTP_X_POMERIUM_CLAIM_"
+
+logger = logging.getLogger("bottle_pomerium")
 
 Callback = t.Callable[..., t.Any]
 
@@ -136,6 +151,112 @@ def refuse_forbidden(environ: dict[str, t.Any], identity: Identity, requirement:
     _refuse(environ, denied.status, denied.reason, str(denied), denied)
 
 
+def strip_claim_headers(environ: dict[str, t.Any]) -> None:
+    """Delete ``X-Pomerium-Claim-*`` headers, as the core middleware does.
+
+    They are unsigned: anyone who reaches the app directly can send them. The core
+    removes them only where it verifies; this runs on every request of a guarded app,
+    so skipped routes and the app's own hooks never see forged claims either.
+    """
+    for key in [k for k in environ if isinstance(k, str) and k.startswith(CLAIM_HEADER_PREFIX)]:
+        del environ[key]
+
+
+def _skips_plugin(route: bottle.Route, plugin: PomeriumPlugin) -> bool:
+    """True if the route's ``skip=`` list covers *plugin* (by name, class or instance)."""
+    skiplist = route.skiplist
+    return (True in skiplist or plugin.name in skiplist or plugin in skiplist
+            or any(isinstance(entry, type) and isinstance(plugin, entry) for entry in skiplist))
+
+
+def check_route(route: bottle.Route, plugin: PomeriumPlugin | None = None) -> None:
+    """Raise ConfigurationError for a ``pomerium=`` value no plugin would enforce.
+
+    A requirement must be a :class:`~pomerium_wsgi.Requirement`, and a route that names
+    one must not skip *plugin*: the requirement would be silently ignored.
+    """
+    requirement = route.config.get(CONFIG_KEY)
+    if requirement is None:
+        return
+    if not isinstance(requirement, Requirement):
+        raise ConfigurationError(
+            f"route {route.rule!r}: pomerium= must be a Requirement such as "
+            f"require_group('admins'), not {type(requirement).__name__}"
+        )
+    if plugin is not None and _skips_plugin(route, plugin):
+        raise ConfigurationError(
+            f"route {route.rule!r}: pomerium= needs the pomerium plugin, but the route "
+            "skips it; drop the skip or the requirement"
+        )
+
+
+def _refuse_unenforced(environ: dict[str, t.Any], route: bottle.Route, why: str) -> t.NoReturn:
+    """401 for a route whose requirement would not be enforced: fail closed, never 500."""
+    logger.error("refusing %s %s: route %r %s", environ.get("REQUEST_METHOD"),
+                 environ.get("PATH_INFO"), route.rule, why)
+    _refuse(environ, 401, "unenforced",
+            "identity verification is not configured for this route", MissingToken())
+
+
+_guarded: weakref.WeakSet[bottle.Bottle] = weakref.WeakSet()
+
+
+def _mounted_bottle(route: bottle.Route) -> bottle.Bottle | None:
+    """The Bottle app behind a WSGI mount route (``mount()`` of ``app`` or ``app.wsgi``)."""
+    target = route.config.get("mountpoint.target")
+    if isinstance(target, bottle.Bottle):
+        return target
+    owner = getattr(target, "__self__", None)
+    return owner if isinstance(owner, bottle.Bottle) else None
+
+
+def guard(app: bottle.Bottle) -> None:
+    """Add the request guard to *app* (once): see :func:`_guard_request`."""
+    if app in _guarded:
+        return
+    _guarded.add(app)
+    hook = functools.partial(_guard_request, app)
+    app.add_hook("before_request", hook)
+    # Run first, so hooks the app registered before installing the plugin do not see
+    # forged claim headers either. Bottle has no public "prepend" for before_request,
+    # so move the hook to the front of the list add_hook appended it to, if it is there.
+    hooks = getattr(app, "_hooks", {}).get("before_request")
+    if isinstance(hooks, list) and hooks and hooks[-1] is hook:
+        hooks.insert(0, hooks.pop())
+
+
+def _guard_request(app: bottle.Bottle) -> None:
+    """Runs before every request *app* dispatches, including mounted and merged routes.
+
+    Removes unsigned claim headers and resets the identity, so nothing that runs before
+    (or instead of) the plugin sees a forged identity; then refuses a route whose
+    ``pomerium=`` requirement is invalid or would not be enforced because no
+    PomeriumPlugin applies to it. Bottle runs this hook before it matches the route, so
+    the guard matches it itself; an unknown path is left for Bottle to answer 404.
+    """
+    environ = bottle.request.environ
+    strip_claim_headers(environ)
+    environ[IDENTITY_KEY] = None
+    environ[ERROR_KEY] = None
+    try:
+        route, _args = app.router.match(environ)
+    except bottle.HTTPError:
+        return
+    child = _mounted_bottle(route)
+    if child is not None:  # a WSGI mount: the child dispatches, so guard it too
+        guard(child)
+        return
+    if route.config.get(CONFIG_KEY) is None:
+        return
+    try:
+        check_route(route)
+    except ConfigurationError as error:
+        _refuse_unenforced(environ, route, str(error))
+    if not any(isinstance(p, PomeriumPlugin) for p in route.all_plugins()):
+        _refuse_unenforced(environ, route, "has pomerium= but no PomeriumPlugin applies "
+                           "to it; install the plugin on the app that owns the route")
+
+
 def enforce(requirement: Requirement, sender: object) -> Identity:
     """Check the current request against *requirement*; returns the identity or raises."""
     environ = bottle.request.environ
@@ -208,7 +329,12 @@ class PomeriumPlugin:
                                   sender=app)
 
     def setup(self, app: bottle.Bottle) -> None:
-        """Called by ``app.install``: check the settings and refuse a second plugin."""
+        """Called by ``app.install``: check the settings and refuse a second plugin.
+
+        Also checks the ``pomerium=`` values of the routes the app already has (Bottle
+        builds callbacks lazily, so a bad value would otherwise surface only as a 500
+        on the first request) and adds the app-wide request guard.
+        """
         for other in app.plugins:
             if other is self or isinstance(other, PomeriumPlugin) or (
                 getattr(other, "name", None) == self.name
@@ -218,15 +344,14 @@ class PomeriumPlugin:
                     "per app and use route config (pomerium=...) for per-route rules"
                 )
         self._gate(app)  # builds the verifier and validates header / remote_user
+        for route in app.routes:
+            check_route(route, self if route.app is app else None)
+        guard(app)
 
     def apply(self, callback: Callback, route: bottle.Route) -> Callback:
         """Wrap *callback*: verify, then check the route's ``pomerium=`` requirement."""
+        check_route(route)
         requirement = route.config.get(CONFIG_KEY)
-        if requirement is not None and not isinstance(requirement, Requirement):
-            raise ConfigurationError(
-                f"route {route.rule!r}: pomerium= must be a Requirement such as "
-                f"require_group('admins'), not {type(requirement).__name__}"
-            )
         app = route.app
         gate = self._gate(app)
         optional = self.optional
@@ -251,8 +376,11 @@ __all__ = [
     "DEFAULT_HEADER",
     "PomeriumHTTPError",
     "PomeriumPlugin",
+    "check_route",
     "current_identity",
     "enforce",
+    "guard",
     "refuse_forbidden",
     "refuse_unauthenticated",
+    "strip_claim_headers",
 ]

@@ -66,6 +66,11 @@ def verifier_from_settings(settings: t.Mapping[str, t.Any]) -> Verifier:
     cannot express, such as a shared ``RedisCache``); the other verifier settings must
     then be absent, so two sources of truth cannot disagree.
     """
+    if PREFIX + "cache" in settings:
+        raise ConfigurationError(
+            f"{PREFIX}cache is not a setting: build a Verifier with cache=... (for example "
+            f"a RedisCache) and pass it as {PREFIX}verifier"
+        )
     ready = settings.get(PREFIX + "verifier")
     if ready is not None:
         given = [PREFIX + n for n in VERIFIER_SETTINGS if settings.get(PREFIX + n) is not None]
@@ -123,7 +128,8 @@ def includeme(config: t.Any) -> None:
     ``pomerium.jwks_url``, ``pomerium.jwks``, ``pomerium.algorithms``,
     ``pomerium.leeway``, ``pomerium.timeout``, ``pomerium.header``,
     ``pomerium.exempt`` (path prefixes), ``pomerium.optional`` (default false) and
-    ``pomerium.verifier`` (a ready Verifier, instead of the verifier settings).
+    ``pomerium.verifier`` (a ready Verifier, instead of the verifier settings; the way
+    to give it a key cache: there is no ``pomerium.cache`` setting, and one is refused).
 
     Registers :class:`PomeriumSecurityPolicy`, the forbidden view that answers 401 vs
     403, the ``pomerium_requirement=`` / ``pomerium_groups=`` view options, and a tween

@@ -34,6 +34,7 @@ from pomerium_wsgi import (
     VerificationError,
     get_identity,
 )
+from pomerium_wsgi.middleware import path_is_exempt
 from pomerium_wsgi.signals import identity_verified, send_safely, verification_failed
 
 from .errors import ConfigurationError
@@ -82,7 +83,13 @@ class PomeriumSecurityPolicy:
     :param header: the request header carrying the token.
     :param exempt: path prefixes never verified: their requests have no identity, so
         views there must not need a permission (``"/healthz"`` matches ``/healthz`` and
-        ``/healthz/...``, not ``/healthzz``).
+        ``/healthz/...``, not ``/healthzz``; a path with ``.``/``..``/empty segments is
+        never exempt).
+
+    ACL principals (see :func:`principals_for`): ``system.Everyone``,
+    ``system.Authenticated``, ``user:<sub>``, ``email:<email>`` with the address
+    **lower-cased** (write ACL entries as ``email:ada@example.com``), and
+    ``group:<name>`` with the group's case preserved.
 
     Signals ``identity_verified`` / ``verification_failed`` are sent once per verified
     request with ``request.registry`` as the ``sender``: connect with
@@ -115,11 +122,13 @@ class PomeriumSecurityPolicy:
         return f"PomeriumSecurityPolicy({self.verifier!r}, header={self.header!r})"
 
     def is_exempt(self, path: str) -> bool:
-        """True if requests for *path* are served without verification."""
-        for prefix in self.exempt:
-            if prefix == "/" or path == prefix or path.startswith(prefix + "/"):
-                return True
-        return False
+        """True if requests for *path* are served without verification.
+
+        Uses the core's rule, which never exempts a path with ``.``, ``..`` or empty
+        segments: traversal (and a static view) resolves them, so ``/healthz/../admin``
+        must be verified like ``/admin``.
+        """
+        return path_is_exempt(path, self.exempt)
 
     # -- ISecurityPolicy ------------------------------------------------------------
 

@@ -178,8 +178,8 @@ def optional_setting(settings: t.Mapping[str, t.Any]) -> bool:
 
 def pomerium_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
                            ) -> t.Callable[[t.Any], t.Any]:
-    """Remove ``X-Pomerium-Claim-*`` headers; unless ``pomerium.optional``, refuse any
-    request (outside the exempt paths) that has no verified identity.
+    """Remove ``X-Pomerium-Claim-*`` headers and verify every request outside the exempt
+    paths; unless ``pomerium.optional``, refuse one that has no verified identity.
 
     Refusing in a tween, before routing, means an unauthenticated client learns nothing
     about which URLs exist. The refusal is an ``HTTPForbidden`` raised under Pyramid's
@@ -192,11 +192,16 @@ def pomerium_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
         environ = request.environ
         for key in [k for k in environ if k.startswith(_CLAIM_HEADER_PREFIX)]:
             del environ[key]
-        if not optional:
-            policy = registry.queryUtility(ISecurityPolicy)
-            is_exempt = getattr(policy, "is_exempt", None)
-            exempt = is_exempt is not None and is_exempt(environ.get("PATH_INFO", ""))
-            if not exempt and request_identity(request) is None:
+        policy = registry.queryUtility(ISecurityPolicy)
+        is_exempt = getattr(policy, "is_exempt", None)
+        exempt = is_exempt is not None and is_exempt(environ.get("PATH_INFO", ""))
+        if not exempt:
+            # Resolve the identity here in optional mode too (once per request: the
+            # policy caches it), so identity_verified / verification_failed are sent
+            # for every verified request, as the core middleware does, not only when a
+            # view happens to read request.identity.
+            identity = request_identity(request)
+            if identity is None and not optional:
                 raise HTTPForbidden("a verified identity is required")
         return handler(request)
 

@@ -660,3 +660,139 @@ def test_problem_json_is_valid_json(pomerium: FakePomerium) -> None:
         "/admin", headers={"Accept": "application/json", **pomerium.headers()})
     document = json.loads(response.get_data(as_text=True))
     assert document["title"] == "Forbidden" and document["reason"] == "forbidden"
+
+
+# -- the app-wide guard: requirements no plugin enforces, forged claim headers ---------------
+
+
+def unprotected_child() -> bottle.Bottle:
+    """A child app without a plugin whose route names a requirement."""
+    child = bottle.Bottle()
+
+    @child.get("/admin", pomerium=require_group("admins"))
+    def admin() -> str:
+        return "child admin"
+
+    @child.get("/open")
+    def open_route() -> str:
+        return "child open"
+
+    return child
+
+
+@pytest.mark.parametrize("attach", ["mount", "merge", "wsgi-mount", "wsgi-mount-method"])
+def test_requirement_on_child_without_plugin_fails_closed(pomerium: FakePomerium,
+                                                          attach: str) -> None:
+    parent = bottle.Bottle()
+    parent.install(PomeriumPlugin(pomerium.verifier()))
+    child = unprotected_child()
+    prefix = "" if attach == "merge" else "/sub"
+    if attach == "mount":
+        parent.mount("/sub/", child)
+    elif attach == "merge":
+        parent.merge(child)
+    elif attach == "wsgi-mount":
+        with pytest.warns(DeprecationWarning, match="WSGI mount"):  # options force WSGI
+            parent.mount("/sub/", child, skip=True)
+    else:
+        parent.mount("/sub/", child.wsgi)
+    client = Client(parent)
+    for headers in ({}, pomerium.headers(groups=["admins"])):
+        response = client.get(f"{prefix}/admin", headers=headers)
+        assert response.status_code == 401, attach
+        assert "child admin" not in response.text
+        assert "unenforced" in response.text
+    # Routes without a requirement are the child's business, as before.
+    assert client.get(f"{prefix}/open").text == "child open"
+
+
+def test_requirement_with_skip_added_after_install_fails_closed(pomerium: FakePomerium
+                                                                ) -> None:
+    app = bottle.Bottle()
+    app.install(PomeriumPlugin(pomerium.verifier()))
+
+    @app.get("/admin", pomerium=require_group("admins"), skip=["pomerium"])
+    def admin() -> str:
+        return "admin area"
+
+    response = Client(app).get("/admin", headers=pomerium.headers(groups=["admins"]))
+    assert response.status_code == 401 and response.text != "admin area"
+
+
+@pytest.mark.parametrize("skip", [["pomerium"], [PomeriumPlugin], True],
+                         ids=["by-name", "by-class", "skip-true"])
+def test_requirement_with_skip_refused_at_install(pomerium: FakePomerium,
+                                                  skip: t.Any) -> None:
+    app = bottle.Bottle()
+    app.route("/admin", callback=lambda: "admin area", pomerium=require_group("admins"),
+              skip=skip)
+    with pytest.raises(ConfigurationError, match="skips it"):
+        app.install(PomeriumPlugin(pomerium.verifier()))
+
+
+def test_bad_requirement_refused_at_install(pomerium: FakePomerium) -> None:
+    app = bottle.Bottle()
+    app.route("/", callback=lambda: "never", pomerium="admins")
+    with pytest.raises(ConfigurationError, match="must be a Requirement"):
+        app.install(PomeriumPlugin(pomerium.verifier()))
+
+
+def test_bad_requirement_added_later_is_refused_not_500(pomerium: FakePomerium) -> None:
+    app = bottle.Bottle()
+    app.install(PomeriumPlugin(pomerium.verifier()))
+    app.route("/", callback=lambda: "never", pomerium="admins")
+    response = Client(app).get("/", headers=pomerium.headers(groups=["admins"]))
+    assert response.status_code == 401
+    assert "never" not in response.text
+
+
+@pytest.mark.parametrize("hook_order", ["hook-after-install", "hook-before-install"])
+def test_forged_claim_headers_never_reach_the_app(pomerium: FakePomerium,
+                                                  hook_order: str) -> None:
+    seen_by_hook: list[str | None] = []
+
+    def early_hook() -> None:
+        seen_by_hook.append(bottle.request.get_header("X-Pomerium-Claim-Email"))
+        assert bottle.request.environ["pomerium.identity"] is None
+
+    if hook_order == "hook-before-install":
+        app = bottle.Bottle()
+        app.add_hook("before_request", early_hook)
+        app.install(PomeriumPlugin(pomerium.verifier()))
+    else:
+        app = make_app(pomerium)
+        app.add_hook("before_request", early_hook)
+
+    @app.get("/healthz-claims", skip=["pomerium"])
+    def healthz_claims() -> dict[str, t.Any]:
+        environ = bottle.request.environ
+        return {"claim": bottle.request.get_header("X-Pomerium-Claim-Email"),
+                "identity": environ["pomerium.identity"], "error": environ["pomerium.error"]}
+
+    forged = {"X-Pomerium-Claim-Email": "mallory@example.com",
+              "X-Pomerium-Claim-Groups": "admins"}
+    response = Client(app).get("/healthz-claims", headers=forged)
+    assert response.json == {"claim": None, "identity": None, "error": None}
+    assert seen_by_hook == [None]
+
+
+def test_forged_identity_in_environ_is_reset(pomerium: FakePomerium) -> None:
+    app = make_app(pomerium)
+
+    @app.get("/peek", skip=["pomerium"])
+    def peek() -> str:
+        return repr(current_identity())
+
+    forged = pomerium.verifier().verify(pomerium.token("mallory@example.com"))
+    response = Client(app).get("/peek", environ_overrides={"pomerium.identity": forged})
+    assert response.text == "None"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [current_identity, object(), "admins", 1],
+    ids=["current_identity-without-call", "object", "string", "int"],
+)
+def test_route_requirement_refuses_non_functions(target: t.Any) -> None:
+    with pytest.raises(TypeError):
+        require_group("admins")(target)

@@ -585,10 +585,15 @@ def test_ready_verifier_setting(pomerium: FakePomerium) -> None:
           "pomerium.jwks_url": "https://app.example.com/jwks.json"}, "not both"),
         ({"pomerium.verifier": "not a verifier"}, "must be a pomerium_wsgi.Verifier"),
         ({"pomerium.audience": "https:///nohost"}, "no host"),
+        ({"pomerium.audience": "app.example.com", "pomerium.cache": "redis://127.0.0.1"},
+         "pomerium.cache is not a setting.*pomerium.verifier"),
+        ({"pomerium.verifier": Verifier("app.example.com"), "pomerium.cache": None},
+         "pomerium.cache is not a setting"),
     ],
     ids=["no-audience", "blank-audience", "leeway-not-a-number", "leeway-out-of-range",
          "hmac-algorithm", "optional-typo", "exempt-relative", "http-jwks-url",
-         "jwks-not-json", "jwks-and-jwks-url", "verifier-wrong-type", "audience-no-host"],
+         "jwks-not-json", "jwks-and-jwks-url", "verifier-wrong-type", "audience-no-host",
+         "cache-setting", "cache-setting-with-verifier"],
 )
 def test_configuration_errors_at_include(settings: dict[str, t.Any], message: str) -> None:
     config = Configurator(settings=settings)
@@ -773,3 +778,111 @@ def test_example_app_factory_reads_env_over_settings(pomerium: FakePomerium,
         app.get("/reports", headers=pomerium.headers(), status=403)
         assert app.get("/healthz").text == "ok\n"
         app.get("/", status=401)
+
+
+# -- exempt prefixes and dot segments (traversal) ---------------------------------------------
+
+
+class Secret:
+    """A traversal resource whose view needs no permission: only the tween guards it."""
+
+    __name__ = "secret"
+
+
+class Health:
+    __name__ = "healthz"
+
+
+class TraversalRoot:
+    """``/healthz`` and ``/secret`` by traversal, which resolves ``.`` and ``..``."""
+
+    __acl__: t.ClassVar[list[t.Any]] = [(Allow, Authenticated, "view"), DENY_ALL]
+
+    def __init__(self, request: t.Any) -> None:
+        self.children = {"healthz": Health(), "secret": Secret()}
+
+    def __getitem__(self, name: str) -> t.Any:
+        return self.children[name]
+
+
+@pytest.fixture
+def traversal_app(pomerium: FakePomerium) -> TestApp:
+    settings = settings_for(pomerium, exempt="/healthz")
+    config = Configurator(settings=settings, root_factory=TraversalRoot)
+    config.include("pyramid_pomerium")
+    config.add_view(text("the secret"), context=Secret, permission=NO_PERMISSION_REQUIRED)
+    config.add_view(text("ok"), context=Health, permission=NO_PERMISSION_REQUIRED)
+    return TestApp(config.make_wsgi_app())
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/healthz/../secret", "/healthz/%2e%2e/secret", "/healthz/%2E%2E/secret",
+     "/healthz/./../secret", "/healthz//../secret"],
+    ids=["dot-dot", "encoded-dot-dot", "encoded-upper-dot-dot", "dot-then-dot-dot",
+         "empty-segment"],
+)
+def test_dot_segments_below_exempt_prefix_are_verified(traversal_app: TestApp,
+                                                       pomerium: FakePomerium,
+                                                       path: str) -> None:
+    response = traversal_app.get(path, headers=JSON, status=401)
+    assert response.json["reason"] == "missing"
+    assert "the secret" not in response.text
+    # With a valid token the same path reaches the view: nothing legitimate is lost.
+    assert traversal_app.get(path, headers=pomerium.headers()).text == "the secret"
+
+
+def test_traversal_app_exempt_and_protected_paths(traversal_app: TestApp) -> None:
+    assert traversal_app.get("/healthz").text == "ok"
+    assert traversal_app.get("/secret", status=401)
+
+
+@pytest.mark.parametrize(
+    ("path", "exempt"),
+    [("/healthz", True), ("/healthz/live", True), ("/healthzz", False),
+     ("/healthz/../secret", False), ("/healthz/./live", False), ("/healthz//live", False)],
+    ids=["prefix", "below-prefix", "longer-name", "dot-dot", "dot", "empty-segment"],
+)
+def test_policy_is_exempt(pomerium: FakePomerium, path: str, exempt: bool) -> None:
+    policy = PomeriumSecurityPolicy(pomerium.verifier(), exempt="/healthz")
+    assert policy.is_exempt(path) is exempt
+
+
+# -- optional mode sends the signals, as the core does -------------------------------------
+
+
+def test_optional_mode_sends_signals_without_reading_identity(pomerium: FakePomerium
+                                                               ) -> None:
+    app = make_app(pomerium, optional="true")
+    registry = app.app.registry
+    events: list[tuple[str, t.Any]] = []
+
+    def on_verified(sender: object, identity: Identity, environ: t.Any) -> None:
+        events.append(("verified", identity.email))
+
+    def on_failed(sender: object, error: Exception, environ: t.Any) -> None:
+        events.append(("failed", getattr(error, "reason", None)))
+
+    with identity_verified.connected_to(on_verified, sender=registry), \
+            verification_failed.connected_to(on_failed, sender=registry):
+        # No view runs for /nowhere (404), so nothing but the tween reads the identity;
+        # /healthz is exempt and is not verified at all.
+        app.get("/nowhere", headers=pomerium.headers("ada@example.com"), status=404)
+        app.get("/nowhere", headers={"X-Pomerium-Jwt-Assertion": "junk"}, status=404)
+        app.get("/nowhere", status=404)
+        app.get("/healthz", headers=pomerium.headers("bob@example.com"))
+    assert events == [("verified", "ada@example.com"), ("failed", "malformed"),
+                      ("failed", "missing")]
+
+
+def test_optional_mode_verifies_once_per_request(pomerium: FakePomerium) -> None:
+    app = make_app(pomerium, optional="true")
+    calls: list[Identity] = []
+
+    def receiver(sender: object, identity: Identity, environ: t.Any) -> None:
+        calls.append(identity)
+
+    with identity_verified.connected_to(receiver, sender=app.app.registry):
+        response = app.get("/counted", headers=pomerium.headers(sub=SUB))
+    assert response.text == SUB
+    assert len(calls) == 1
