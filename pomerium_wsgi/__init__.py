@@ -28,7 +28,14 @@ from .errors import (
 )
 from .identity import Identity
 from .keys import RemoteJWKS, StaticKeys
-from .middleware import ERROR_KEY, IDENTITY_KEY, PomeriumMiddleware, get_error, get_identity
+from .middleware import (
+    ERROR_KEY,
+    IDENTITY_KEY,
+    PomeriumMiddleware,
+    get_error,
+    get_identity,
+    strip_claim_headers,
+)
 from .verifier import Verifier
 
 __all__ = [
@@ -63,5 +70,6 @@ __all__ = [
     "require_email_domain",
     "require_group",
     "require_identity",
+    "strip_claim_headers",
 ]
 __version__ = "0.1.0"

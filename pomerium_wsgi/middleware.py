@@ -59,8 +59,12 @@ def path_is_exempt(path: str, prefixes: t.Iterable[str]) -> bool:
     return False
 
 
-def _strip_claim_headers(environ: t.MutableMapping[str, t.Any]) -> None:
-    """Delete ``X-Pomerium-Claim-*`` headers: unsigned, so anyone could have sent them."""
+def strip_claim_headers(environ: t.MutableMapping[str, t.Any]) -> None:
+    """Delete ``X-Pomerium-Claim-*`` headers: unsigned, so anyone could have sent them.
+
+    The middleware does this on every request, exempt or not; adapters that skip
+    verification for a route call it themselves.
+    """
     try:
         # One C-level search of all keys at once; a startswith() per key costs more on
         # every request, and the headers are almost never there.
@@ -129,15 +133,20 @@ class PomeriumMiddleware:
         """True if *path* is served without verification."""
         return path_is_exempt(path, self.exempt)
 
-    def authenticate(self, environ: WSGIEnvironment) -> Identity | None:
+    def authenticate(
+        self, environ: WSGIEnvironment, *, sender: object = None
+    ) -> Identity | None:
         """Verify the request's token and record the outcome; send no answer.
 
         Removes unverified ``X-Pomerium-Claim-*`` headers, sets ``pomerium.identity`` and
         ``pomerium.error`` (and ``REMOTE_USER``) and sends the signals, exactly as a call
         through the middleware does. For framework adapters that answer refusals their
-        own way. Exempt paths are not considered here.
+        own way. Exempt paths are not considered here. *sender* overrides the signals'
+        sender for this call (for a framework whose app is known only per request).
         """
-        _strip_claim_headers(environ)
+        if sender is None:
+            sender = self.sender
+        strip_claim_headers(environ)
         environ[IDENTITY_KEY] = None
         token = environ.get(self._token_key)
         try:
@@ -146,7 +155,7 @@ class PomeriumMiddleware:
             identity = self.verifier.verify(token)
         except VerificationError as error:
             environ[ERROR_KEY] = error
-            send_safely(verification_failed, self.sender, error=error, environ=environ)
+            send_safely(verification_failed, sender, error=error, environ=environ)
             return None
         environ[ERROR_KEY] = None
         environ[IDENTITY_KEY] = identity
@@ -154,14 +163,14 @@ class PomeriumMiddleware:
             value = identity.claims.get(self.remote_user)
             if isinstance(value, str) and value:
                 environ["REMOTE_USER"] = value
-        send_safely(identity_verified, self.sender, identity=identity, environ=environ)
+        send_safely(identity_verified, sender, identity=identity, environ=environ)
         return identity
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> t.Iterable[bytes]:
         if self.exempt and self.is_exempt(environ.get("PATH_INFO", "")):
-            _strip_claim_headers(environ)
+            strip_claim_headers(environ)
             environ[IDENTITY_KEY] = None
             environ[ERROR_KEY] = None
             return self.app(environ, start_response)

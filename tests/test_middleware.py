@@ -222,3 +222,23 @@ def test_dot_segments_are_never_exempt(path: str, pomerium: FakePomerium) -> Non
 def test_json_wins_a_tie_with_text(accept: str, client: Client) -> None:
     response = client.get("/", headers={"Accept": accept})
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_authenticate_with_a_per_call_sender(pomerium: FakePomerium) -> None:
+    from pomerium_wsgi.signals import identity_verified
+
+    middleware = PomeriumMiddleware(echo_app, pomerium.verifier())
+    senders: list[object] = []
+    registry = object()
+    with identity_verified.connected_to(lambda sender, **kw: senders.append(sender)):
+        middleware.authenticate(pomerium.environ(), sender=registry)
+        middleware.authenticate(pomerium.environ())
+    assert senders == [registry, middleware]
+
+
+def test_strip_claim_headers_is_public() -> None:
+    from pomerium_wsgi import strip_claim_headers
+
+    environ = {"HTTP_X_POMERIUM_CLAIM_EMAIL": "x", "HTTP_HOST": "h"}
+    strip_claim_headers(environ)
+    assert environ == {"HTTP_HOST": "h"}

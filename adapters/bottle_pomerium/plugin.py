@@ -50,6 +50,7 @@ from pomerium_wsgi import (
     Verifier,
     get_error,
     get_identity,
+    strip_claim_headers,
 )
 from pomerium_wsgi.problem import problem
 from pomerium_wsgi.signals import access_denied, send_safely
@@ -61,7 +62,6 @@ CONFIG_KEY = "pomerium"
 #: The environ keys the core uses, and the prefix of the unsigned claim headers it removes.
 IDENTITY_KEY = "pomerium.identity"
 ERROR_KEY = "pomerium.error"
-CLAIM_HEADER_PREFIX = "HTTP_X_POMERIUM_CLAIM_"
 
 logger = logging.getLogger("bottle_pomerium")
 
@@ -100,14 +100,9 @@ def current_identity() -> Identity | None:
     return get_identity(environ)
 
 
-def _ignore_start_response(status: str, headers: list[tuple[str, str]],
-                           exc_info: t.Any = None) -> t.Callable[[bytes], object]:
-    # Never called in practice: in optional mode the middleware always defers to the app.
-    return lambda data: None  # pragma: no cover
-
-
-def _passthrough(environ: t.Any, start_response: t.Any) -> list[bytes]:
-    return []
+def _unused_app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+    # The gate is used only for PomeriumMiddleware.authenticate(); never called.
+    raise AssertionError("the bottle_pomerium gate does not serve requests")  # pragma: no cover
 
 
 def _refuse(environ: dict[str, t.Any], status: int, reason: str, detail: str,
@@ -149,17 +144,6 @@ def refuse_forbidden(environ: dict[str, t.Any], identity: Identity, requirement:
                 environ=environ)
     denied = AccessDenied(requirement, identity)
     _refuse(environ, denied.status, denied.reason, str(denied), denied)
-
-
-def strip_claim_headers(environ: dict[str, t.Any]) -> None:
-    """Delete ``X-Pomerium-Claim-*`` headers, as the core middleware does.
-
-    They are unsigned: anyone who reaches the app directly can send them. The core
-    removes them only where it verifies; this runs on every request of a guarded app,
-    so skipped routes and the app's own hooks never see forged claims either.
-    """
-    for key in [k for k in environ if isinstance(k, str) and k.startswith(CLAIM_HEADER_PREFIX)]:
-        del environ[key]
 
 
 def _skips_plugin(route: bottle.Route, plugin: PomeriumPlugin) -> bool:
@@ -321,10 +305,10 @@ class PomeriumPlugin:
         return self.verifier
 
     def _gate(self, app: bottle.Bottle) -> PomeriumMiddleware:
-        # The core middleware in optional mode verifies, records the outcome in the
-        # environ, strips unverified claim headers and sends the signals; the plugin
-        # then decides how to answer, through Bottle.
-        return PomeriumMiddleware(_passthrough, self._configured_verifier(), optional=True,
+        # The core's authenticate() verifies, records the outcome in the environ, strips
+        # unverified claim headers and sends the signals; the plugin then decides how
+        # to answer, through Bottle.
+        return PomeriumMiddleware(_unused_app, self._configured_verifier(),
                                   header=self.header, remote_user=self.remote_user,
                                   sender=app)
 
@@ -359,8 +343,7 @@ class PomeriumPlugin:
         @functools.wraps(callback)
         def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
             environ = bottle.request.environ
-            gate(environ, _ignore_start_response)
-            identity = get_identity(environ)
+            identity = gate.authenticate(environ)
             if identity is None:
                 if requirement is not None or not optional:
                     refuse_unauthenticated(environ)
@@ -382,5 +365,4 @@ __all__ = [
     "guard",
     "refuse_forbidden",
     "refuse_unauthenticated",
-    "strip_claim_headers",
 ]

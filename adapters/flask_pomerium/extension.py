@@ -44,6 +44,7 @@ from pomerium_wsgi import (
     Verifier,
     get_error,
     get_identity,
+    strip_claim_headers,
 )
 
 from .errors import refusal_for
@@ -57,7 +58,6 @@ EXTENSION_KEY = "pomerium"
 G_ATTRIBUTE = "_pomerium"
 #: The request header Pomerium puts the identity token in.
 DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
-_CLAIM_HEADER_PREFIX = "HTTP_X_POMERIUM_CLAIM_"
 
 #: Config keys that build the verifier: given together with ``verifier=``, they would be
 #: silently ignored, so that combination is refused.
@@ -301,9 +301,7 @@ def is_static_endpoint(app: Flask, endpoint: str | None) -> bool:
 def _forget_claim_headers(environ: WSGIEnvironment) -> None:
     """Remove ``X-Pomerium-Claim-*`` from a request that is not verified (exempt): they
     are unsigned, and nothing may mistake them for an identity."""
-    for key in [k for k in environ
-                if isinstance(k, str) and k.startswith(_CLAIM_HEADER_PREFIX)]:
-        del environ[key]
+    strip_claim_headers(environ)
     environ[IDENTITY_KEY] = None
     environ[ERROR_KEY] = None
 

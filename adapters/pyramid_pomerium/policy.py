@@ -26,16 +26,8 @@ import typing as t
 
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 
-from pomerium_wsgi import (
-    ERROR_KEY,
-    IDENTITY_KEY,
-    Identity,
-    MissingToken,
-    VerificationError,
-    get_identity,
-)
+from pomerium_wsgi import ERROR_KEY, IDENTITY_KEY, Identity, PomeriumMiddleware, get_identity
 from pomerium_wsgi.middleware import path_is_exempt
-from pomerium_wsgi.signals import identity_verified, send_safely, verification_failed
 
 from .errors import ConfigurationError
 
@@ -43,6 +35,11 @@ from .errors import ConfigurationError
 CHECKED_KEY = "pyramid_pomerium.checked"
 
 DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
+
+
+def _unused_app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+    # The gate is used only for PomeriumMiddleware.authenticate(); never called.
+    raise AssertionError("the pyramid_pomerium gate does not serve requests")  # pragma: no cover
 
 
 def principals_for(identity: Identity | None) -> list[str]:
@@ -116,7 +113,10 @@ class PomeriumSecurityPolicy:
         self.header = header.strip()
         self.exempt = normalise_exempt(exempt)
         self.acl = ACLHelper()
-        self._token_key = "HTTP_" + self.header.upper().replace("-", "_")
+        # Used only for authenticate(): verification, environ keys and signals exactly
+        # as the core middleware does them (REMOTE_USER left to the app).
+        self._gate = PomeriumMiddleware(_unused_app, verifier, header=self.header,
+                                        remote_user=None)
 
     def __repr__(self) -> str:
         return f"PomeriumSecurityPolicy({self.verifier!r}, header={self.header!r})"
@@ -142,18 +142,7 @@ class PomeriumSecurityPolicy:
         environ[ERROR_KEY] = None
         if self.exempt and self.is_exempt(environ.get("PATH_INFO", "")):
             return None
-        token = environ.get(self._token_key)
-        try:
-            if not token:
-                raise MissingToken()
-            identity = self.verifier.verify(token)
-        except VerificationError as error:
-            environ[ERROR_KEY] = error
-            send_safely(verification_failed, request.registry, error=error, environ=environ)
-            return None
-        environ[IDENTITY_KEY] = identity
-        send_safely(identity_verified, request.registry, identity=identity, environ=environ)
-        return t.cast(Identity, identity)
+        return self._gate.authenticate(environ, sender=request.registry)
 
     def authenticated_userid(self, request: t.Any) -> str | None:
         """The token's subject (``sub``), Pomerium's stable user id."""

@@ -23,13 +23,12 @@ from pomerium_wsgi import (
     Requirement,
     get_error,
     require_group,
+    strip_claim_headers,
 )
 from pomerium_wsgi.problem import problem
 from pomerium_wsgi.signals import access_denied, send_safely
 
 from .errors import ConfigurationError
-
-_CLAIM_HEADER_PREFIX = "HTTP_X_POMERIUM_CLAIM_"
 
 
 def request_identity(request: t.Any) -> Identity | None:
@@ -190,8 +189,7 @@ def pomerium_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
 
     def pomerium_tween(request: t.Any) -> t.Any:
         environ = request.environ
-        for key in [k for k in environ if k.startswith(_CLAIM_HEADER_PREFIX)]:
-            del environ[key]
+        strip_claim_headers(environ)
         policy = registry.queryUtility(ISecurityPolicy)
         is_exempt = getattr(policy, "is_exempt", None)
         exempt = is_exempt is not None and is_exempt(environ.get("PATH_INFO", ""))
