@@ -145,11 +145,21 @@ def test_down_after_first_fetch_serves_stale_keys_up_to_the_limit(
                  str(fetches(verifier)))
 
 
-def test_fifty_threads_on_a_cold_cache_make_one_fetch(fake: FakePomerium,
-                                                      record_fault: Record) -> None:
+@pytest.mark.parametrize(
+    "mode, expected, label",
+    [("ok", {"200": 50}, "50 threads, cold cache"),
+     # The waiters reuse the failed result instead of each retrying in turn.
+     ("http-500", {"503 keys_unavailable": 50},
+      "50 threads, cold cache, endpoint answering 500")],
+    ids=["endpoint-up", "endpoint-failing"],
+)
+def test_fifty_threads_on_a_cold_cache_make_one_fetch(
+        mode: str, expected: dict[str, int], label: str, fake: FakePomerium,
+        record_fault: Record) -> None:
     tally = Tally()
     with FaultyJWKS(fake) as endpoint:
         endpoint.delay = 0.5  # every caller arrives while the one fetch is in flight
+        endpoint.mode = mode
         verifier = fake.verifier(jwks_url=endpoint.url)
         barrier = threading.Barrier(50)
 
@@ -161,33 +171,9 @@ def test_fifty_threads_on_a_cold_cache_make_one_fetch(fake: FakePomerium,
         with serve_wsgi(protected(verifier)) as base, ThreadPoolExecutor(50) as pool:
             for future in [pool.submit(one) for _ in range(50)]:
                 future.result(60)
-        assert tally.counts == {"200": 50}
+        assert tally.counts == expected
         assert endpoint.requests == 1 and fetches(verifier) == 1
-    record_fault("50 threads, cold cache", tally, str(fetches(verifier)))
-
-
-def test_fifty_threads_on_a_cold_cache_with_the_endpoint_failing_make_one_fetch(
-        fake: FakePomerium, record_fault: Record) -> None:
-    tally = Tally()
-    with FaultyJWKS(fake) as endpoint:
-        endpoint.delay = 0.5
-        endpoint.mode = "http-500"
-        verifier = fake.verifier(jwks_url=endpoint.url)
-        barrier = threading.Barrier(50)
-
-        def one() -> None:
-            token = fake.token()
-            barrier.wait(30)
-            tally.add(request(base, token))
-
-        with serve_wsgi(protected(verifier)) as base, ThreadPoolExecutor(50) as pool:
-            for future in [pool.submit(one) for _ in range(50)]:
-                future.result(60)
-        # The waiters reuse the failed result instead of each retrying in turn.
-        assert tally.counts == {"503 keys_unavailable": 50}
-        assert endpoint.requests == 1
-    record_fault("50 threads, cold cache, endpoint answering 500", tally,
-                 str(fetches(verifier)))
+    record_fault(label, tally, str(fetches(verifier)))
 
 
 def test_a_thousand_unknown_kids_make_at_most_one_fetch_per_cooldown(
