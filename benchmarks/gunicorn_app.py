@@ -36,3 +36,53 @@ def protected() -> PomeriumMiddleware:
     else:
         verifier = Verifier(audience, jwks_url=os.environ.get("POMERIUM_JWKS_URL"))
     return PomeriumMiddleware(hello, verifier)
+
+
+def floor() -> t.Callable[..., list[bytes]]:
+    """The same app behind the least work any verifier must do: the signature check alone.
+
+    No header parsing, no key selection, no claims, no environ or signals: split off the
+    signature, decode it, convert ES256's ``r || s`` to DER, one ``cryptography`` verify
+    with a key loaded at start-up. Its throughput is the ceiling a Python verifier can
+    reach on this machine; PomeriumMiddleware is measured against it as well as bare.
+    """
+    import base64
+    import json
+    import urllib.request
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from pomerium_wsgi.keys import parse_jwks
+
+    jwks_file = os.environ.get("POMERIUM_BENCH_JWKS_FILE")
+    if jwks_file:
+        with open(jwks_file, encoding="utf-8") as f:
+            document = json.load(f)
+    else:
+        with urllib.request.urlopen(os.environ["POMERIUM_JWKS_URL"], timeout=10) as response:
+            document = json.load(response)
+    (key,) = parse_jwks(document).values()
+    public: t.Any = key.jwk.public_key
+    es256 = key.algorithm == "ES256"
+    ecdsa, pkcs1, sha256 = ec.ECDSA(hashes.SHA256()), padding.PKCS1v15(), hashes.SHA256()
+
+    def app(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> list[bytes]:
+        token = environ.get("HTTP_X_POMERIUM_JWT_ASSERTION", "")
+        last = token.rfind(".")
+        try:
+            signature = base64.urlsafe_b64decode(token[last + 1:] + "==")
+            if es256:
+                der = encode_dss_signature(int.from_bytes(signature[:32]),
+                                           int.from_bytes(signature[32:]))
+                public.verify(der, token[:last].encode("ascii"), ecdsa)
+            else:
+                public.verify(signature, token[:last].encode("ascii"), pkcs1, sha256)
+        except (InvalidSignature, ValueError):
+            start_response("401 Unauthorized", [("Content-Length", "0")])
+            return [b""]
+        return hello(environ, start_response)
+
+    return app

@@ -83,6 +83,12 @@ class VerificationKey:
     algorithm: str
     #: The joserfc key object (public part only).
     jwk: ECKey | RSAKey
+    #: The ``cryptography`` public key inside *jwk*, taken out once (joserfc's
+    #: ``public_key`` is a property that runs Python code on every access).
+    public_key: t.Any = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_key", self.jwk.public_key)
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
         """Check *signature* over *signing_input* with this key and its algorithm.
@@ -90,18 +96,20 @@ class VerificationKey:
         The same OpenSSL call joserfc's ES256 / RS256 make, on the key joserfc loaded
         and validated, without per-call setup: this runs on every request.
         """
-        public = self.jwk.public_key
         try:
             if self.algorithm == "ES256":
                 # JWS carries ECDSA as raw r || s, 32 bytes each; OpenSSL wants DER.
                 if len(signature) != 64:
                     return False
-                der = encode_dss_signature(
-                    int.from_bytes(signature[:32]), int.from_bytes(signature[32:])
+                self.public_key.verify(
+                    encode_dss_signature(
+                        int.from_bytes(signature[:32]), int.from_bytes(signature[32:])
+                    ),
+                    signing_input,
+                    _ECDSA_SHA256,
                 )
-                public.verify(der, signing_input, _ECDSA_SHA256)  # type: ignore[call-arg, arg-type]
             else:
-                public.verify(signature, signing_input, _PKCS1V15, _SHA256)  # type: ignore[call-arg, arg-type]
+                self.public_key.verify(signature, signing_input, _PKCS1V15, _SHA256)
         except InvalidSignature:
             return False
         return True
