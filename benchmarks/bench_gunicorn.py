@@ -418,9 +418,11 @@ def run(args: argparse.Namespace) -> int:
     if worker_rss:
         print("protected workers' RSS after the run: "
               + ", ".join(f"{mib:.1f} MiB" for mib in worker_rss))
-    if bare.wrapped or protected.wrapped:
-        print("note: the token pool ran out and was reused (raise --tokens); reused tokens "
-              "may have been answered from a worker's token cache")
+    if protected.wrapped:
+        # Only the protected server has a token cache; the others do the same work for a
+        # reused token as for a new one.
+        print("note: the protected server's token pool ran out and was reused (raise "
+              "--tokens); reused tokens may have been answered from a worker's token cache")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"versions": info, "args": vars(args), "generator": generator,

@@ -19,10 +19,6 @@ from .errors import MalformedToken
 _LAST_OK: tuple[frozenset[str], ...] = (
     frozenset(), frozenset(), frozenset("AQgw"), frozenset("AEIMQUYcgkosw048")
 )
-# base64url -> standard alphabet for a2b_base64 (bytes.translate is far cheaper than
-# str's). "+", "/" and "=" are not base64url: they become "!", which a2b_base64's strict
-# mode refuses, so one C pass checks the alphabet and decodes.
-_TO_STD = bytes.maketrans(b"-_+/=", b"+/!!!")
 _PADDING = (b"", b"", b"==", b"=")
 _a2b_base64 = binascii.a2b_base64
 
@@ -30,11 +26,21 @@ _a2b_base64 = binascii.a2b_base64
 def b64url_decode(segment: str, what: str) -> bytes:
     """Decode canonical, unpadded base64url or raise :class:`MalformedToken`."""
     n = len(segment) % 4
+    if (
+        n == 1
+        or (n and segment[-1] not in _LAST_OK[n])
+        # After the replacements below "+" and "/" would pass as the standard alphabet,
+        # and "=" as padding: refuse them first. a2b_base64's strict mode refuses
+        # everything else. (Two replace() calls and three searches cost a quarter of one
+        # bytes.translate() on a 10 KB token.)
+        or "+" in segment
+        or "/" in segment
+        or "=" in segment
+    ):
+        raise MalformedToken(f"the token's {what} is not canonical base64url")
     try:
-        if n == 1 or (n and segment[-1] not in _LAST_OK[n]):
-            raise ValueError
-        return _a2b_base64(segment.encode("ascii").translate(_TO_STD) + _PADDING[n],
-                           strict_mode=True)
+        data = segment.encode("ascii").replace(b"-", b"+").replace(b"_", b"/")
+        return _a2b_base64(data + _PADDING[n], strict_mode=True)
     except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
         raise MalformedToken(f"the token's {what} is not canonical base64url") from None
 

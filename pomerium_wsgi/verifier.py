@@ -198,7 +198,8 @@ class Verifier:
                 clock=clock,
             )
         self._headers: dict[str, tuple[str, str]] = {}
-        self._verified: OrderedDict[str, tuple[Identity, float, int]] = OrderedDict()
+        # signature segment -> (token, identity, valid until, key generation)
+        self._verified: OrderedDict[str, tuple[str, Identity, float, int]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -224,12 +225,18 @@ class Verifier:
             raise MalformedToken("the identity token is not ASCII")
 
         now = self.clock()
-        remembered = self._verified.get(token)
+        # The cache is found by the signature segment (a fresh str hashes all its
+        # characters: a 10 KB token would cost more to hash than its whole entry is worth)
+        # but an entry answers only the very same token: a forged payload under a
+        # remembered signature compares unequal and is verified, and fails, like any other.
+        signature_segment = token[token.rfind(".") + 1 :]
+        remembered = self._verified.get(signature_segment)
         if remembered is not None:
-            identity, valid_until, generation = remembered
-            if now <= valid_until and generation == self.keys.generation:
-                return identity
-            self._verified.pop(token, None)
+            remembered_token, identity, valid_until, generation = remembered
+            if remembered_token == token:
+                if now <= valid_until and generation == self.keys.generation:
+                    return identity
+                self._verified.pop(signature_segment, None)
 
         try:
             return self._verify(token, now)
@@ -289,7 +296,7 @@ class Verifier:
                     verified.popitem(last=False)
                 except KeyError:
                     pass
-            verified[token] = (identity, valid_until, generation)
+            verified[token[last + 1 :]] = (token, identity, valid_until, generation)
         return identity
 
     def _parse_header(self, segment: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 
@@ -296,6 +297,41 @@ def test_repeated_token_is_served_from_cache_until_exp(clock: Clock) -> None:
     clock.advance(1)
     with pytest.raises(TokenExpired):
         verifier.verify(token)
+
+
+def test_cache_answers_an_equal_token_in_a_new_string(clock: Clock) -> None:
+    fake = FakePomerium(clock=clock)
+    verifier = fake.verifier()
+    token = fake.token()
+    first = verifier.verify(token)
+    copy = "".join(list(token))  # equal, but another object with no cached hash
+    assert copy is not token
+    assert verifier.verify(copy) is first
+
+
+@pytest.mark.parametrize("part", ["payload", "header"])
+def test_cache_never_answers_another_token_under_a_remembered_signature(
+    clock: Clock, part: str
+) -> None:
+    fake = FakePomerium(clock=clock)
+    verifier = fake.verifier()
+    token = fake.token(email="ada@example.com", groups=["staff"])
+    first = verifier.verify(token)
+    header, payload, signature = token.split(".")
+    if part == "payload":
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+        claims["groups"] = ["admins"]
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    else:
+        fields = json.loads(base64.urlsafe_b64decode(header + "=="))
+        fields["typ"] = "jwt"
+        header = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+    forged = f"{header}.{payload}.{signature}"
+    for _ in range(2):
+        with pytest.raises(InvalidSignature):
+            verifier.verify(forged)
+    # The genuine entry survives the forgeries.
+    assert verifier.verify(token) is first
 
 
 def test_cache_is_bounded_and_can_be_disabled(clock: Clock) -> None:
