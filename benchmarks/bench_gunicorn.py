@@ -413,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
           f"µs, floor {cpu['floor'] - cpu['bare']:.0f} µs (CPU ratio bare / protected "
           f"{cpu['bare'] / cpu['protected']:.2f}, bare / floor {cpu['bare'] / cpu['floor']:.2f})")
     if not args.static_keys:
-        print(f"JWKS fetches by the protected workers during warm-up: {keys_fetched}; "
+        print(f"JWKS fetches by the protected and floor workers during warm-up: {keys_fetched}; "
               f"after the run: {fake.jwks_requests}")
     if worker_rss:
         print("protected workers' RSS after the run: "

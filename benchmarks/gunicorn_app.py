@@ -6,7 +6,8 @@ its own verifier, key cache and token cache), with settings from the environment
 
 * ``POMERIUM_AUDIENCE``: the route host (default ``app.example.com``);
 * ``POMERIUM_JWKS_URL``: where to fetch keys, or
-* ``POMERIUM_BENCH_JWKS_FILE``: a JWKS document on disk, used as static keys instead.
+* ``POMERIUM_BENCH_JWKS_FILE``: a JWKS document on disk, used as static keys instead;
+* ``POMERIUM_BENCH_TOKEN_CACHE``: the verifier's ``token_cache_size`` (default: its own).
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ def protected() -> PomeriumMiddleware:
     """The same app behind PomeriumMiddleware (a gunicorn app factory)."""
     audience = os.environ.get("POMERIUM_AUDIENCE", "app.example.com")
     jwks_file = os.environ.get("POMERIUM_BENCH_JWKS_FILE")
+    options: dict[str, t.Any] = {}
+    if os.environ.get("POMERIUM_BENCH_TOKEN_CACHE"):
+        options["token_cache_size"] = int(os.environ["POMERIUM_BENCH_TOKEN_CACHE"])
     if jwks_file:
         with open(jwks_file, encoding="utf-8") as f:
-            verifier = Verifier(audience, jwks=f.read())
+            verifier = Verifier(audience, jwks=f.read(), **options)
     else:
-        verifier = Verifier(audience, jwks_url=os.environ.get("POMERIUM_JWKS_URL"))
+        verifier = Verifier(audience, jwks_url=os.environ.get("POMERIUM_JWKS_URL"), **options)
     return PomeriumMiddleware(hello, verifier)
 
 
