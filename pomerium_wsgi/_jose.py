@@ -66,14 +66,15 @@ def loads_object(data: bytes, what: str) -> dict[str, t.Any]:
         text = data.decode("utf-8")
         # The C scanner directly: JSONDecoder.decode adds two regular-expression matches
         # for surrounding whitespace, which compact JSON (what Pomerium sends) never has.
-        # Anything else (whitespace, trailing data, no JSON at all) takes the full path,
-        # which accepts or refuses it exactly as before.
+        # Leading whitespace or no JSON at all takes the full path, which accepts or
+        # refuses it as json does; trailing whitespace is skipped here, not parsed twice.
         try:
             value, end = _scan_once(text, 0)
         except StopIteration:
-            end = -1
-        if end != len(text):
             value = _decoder.decode(text)
+        else:
+            if end != len(text) and text[end:].strip(" \t\n\r"):  # JSON's whitespace only
+                raise ValueError("trailing data after the JSON value")
         if "\\" in text:  # (a one-character search is ~50x faster than one for "\\u")
             # An escaped lone surrogate decodes to a str that cannot be encoded again:
             # it would crash whatever logs or forwards the claim later.

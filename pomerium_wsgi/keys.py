@@ -83,8 +83,8 @@ class VerificationKey:
     algorithm: str
     #: The joserfc key object (public part only).
     jwk: ECKey | RSAKey
-    #: The ``cryptography`` public key inside *jwk*, taken out once (joserfc's
-    #: ``public_key`` is a property that runs Python code on every access).
+    #: The ``cryptography`` public key inside *jwk*, taken out once: one attribute
+    #: lookup per request instead of a chain through joserfc's key classes.
     public_key: t.Any = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:

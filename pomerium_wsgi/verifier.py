@@ -216,7 +216,12 @@ class Verifier:
             raised, whatever *token* is.
         """
         if type(token) is not str:
-            token = self._as_text(token)
+            try:
+                token = self._as_text(token)
+            except VerificationError:
+                raise
+            except Exception:  # a subclass whose methods raise: still a clean refusal
+                raise MalformedToken("the identity token is not text") from None
         if not token:
             raise MissingToken()
         if len(token) > self.max_token_size:
@@ -246,20 +251,26 @@ class Verifier:
             raise MalformedToken() from None
 
     def _as_text(self, token: object) -> str:
-        """A token that is not a str: None, bytes (checked), or refused."""
+        """A token that is not a plain str: None, bytes-like (checked), or refused.
+
+        Subclasses are read through the base types' own methods, never their overrides
+        (``str(token)`` would call a subclass's ``__str__``, ``bytes(token)`` its
+        ``__bytes__``).
+        """
         if token is None:
             raise MissingToken()
+        if isinstance(token, str):
+            return str.__str__(token)  # a plain str copy
         if isinstance(token, bytes | bytearray):
-            if len(token) > self.max_token_size:
+            view = memoryview(token)  # the buffer protocol cannot be overridden in Python
+            if view.nbytes > self.max_token_size:
                 raise MalformedToken("the identity token is too large")
-            raw = bytes(token)
+            raw = view.tobytes()
             if not raw.isascii():
                 # Checked rather than caught: a UnicodeDecodeError would carry the whole
                 # token as the __context__ of the error raised.
                 raise MalformedToken("the identity token is not ASCII")
             return raw.decode("ascii")
-        if isinstance(token, str):  # a str subclass
-            return str(token)
         raise MalformedToken("the identity token is not text")
 
     def _verify(self, token: str, now: float) -> Identity:
@@ -272,8 +283,11 @@ class Verifier:
         if header is None:
             header = self._parse_header(header_segment)
         alg, kid = header
+        # Read before get(): if the keys change meanwhile (here or in another thread),
+        # the entry cached below is already stale and the token is verified again next
+        # time. Read after, a token checked with a key just removed could outlive it.
+        generation = self.keys.generation
         key = self.keys.get(kid)
-        generation = self.keys.generation  # after get(): it may have fetched new keys
         if key.algorithm != alg:
             raise InvalidSignature(
                 f"the token says {alg} but its key is for {key.algorithm}"
@@ -287,7 +301,7 @@ class Verifier:
         identity, valid_until = self._check_claims(claims, token, now)
         if self.token_cache_size:
             verified = self._verified
-            if len(verified) >= self.token_cache_size:
+            while len(verified) >= self.token_cache_size:  # (threads may race past it)
                 # Evict the oldest entry: O(1) in OrderedDict (a plain dict's first key
                 # gets slower to find as deletions pile up). A racing thread may have
                 # emptied it already. (Not contextlib.suppress: that is three Python calls

@@ -106,3 +106,16 @@ def test_loads_object_refuses_anything_else(data: bytes) -> None:
 def test_loads_object_refuses_json_that_is_not_an_object(text: str) -> None:
     with pytest.raises(MalformedToken, match="header is not a JSON object"):
         loads_object(text.encode("ascii"), "header")
+
+
+@pytest.mark.parametrize("tail", [" ", "\n", "\r\n\t ", " " * 10_000],
+                         ids=["space", "newline", "mixed", "long"])
+def test_loads_object_accepts_trailing_json_whitespace(tail: str) -> None:
+    assert loads_object(('{"a":1}' + tail).encode("ascii"), "header") == {"a": 1}
+
+
+@pytest.mark.parametrize("tail", ["\x0b", "\x0c", "\u2028", "\u00a0", " x"],
+                         ids=["vertical-tab", "form-feed", "line-separator", "nbsp", "garbage"])
+def test_loads_object_refuses_other_trailing_characters(tail: str) -> None:
+    with pytest.raises(MalformedToken):
+        loads_object(('{"a":1}' + tail).encode("utf-8"), "header")

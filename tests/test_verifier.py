@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import typing as t
 
 import jwt as pyjwt
 import pytest
@@ -105,6 +106,51 @@ def test_our_tokens_verify_with_pyjwt(fake: FakePomerium) -> None:
 
 def test_bytes_token_accepted(fake: FakePomerium) -> None:
     assert fake.verifier().verify(fake.token().encode()).email == "user@example.com"
+
+
+class _HostileStr(str):
+    def __str__(self) -> str:
+        raise RuntimeError("boom " + self)
+
+    def __len__(self) -> int:
+        return 0
+
+
+class _LyingStr(str):
+    def __str__(self) -> str:
+        return "not the token"
+
+
+class _HostileBytes(bytes):
+    def __bytes__(self) -> bytes:
+        raise RuntimeError("boom")
+
+    def __len__(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(
+    "wrap", [str, _HostileStr, _LyingStr, bytes, bytearray, _HostileBytes],
+    ids=["str", "str-raising-subclass", "str-lying-subclass", "bytes", "bytearray",
+         "bytes-raising-subclass"],
+)
+def test_token_subclasses_are_read_as_their_base_type(fake: FakePomerium, wrap: type) -> None:
+    token = fake.token()
+    value = wrap(token) if issubclass(wrap, str) else wrap(token.encode("ascii"))
+    assert fake.verifier().verify(value).email == "user@example.com"
+
+
+@pytest.mark.parametrize("value", [42, 1.5, ["a.b.c"], object(), memoryview(b"a.b.c")],
+                         ids=["int", "float", "list", "object", "memoryview"])
+def test_non_text_token_is_malformed(fake: FakePomerium, value: object) -> None:
+    with pytest.raises(MalformedToken, match="not text"):
+        fake.verifier().verify(value)  # type: ignore[arg-type]
+
+
+def test_oversized_bytes_token_refused_before_copying(fake: FakePomerium) -> None:
+    verifier = fake.verifier(max_token_size=1024)
+    with pytest.raises(MalformedToken, match="too large"):
+        verifier.verify(_HostileBytes(b"a" * 2048))
 
 
 def test_pomerium_example_signing_key_and_jwks(testdata, clock: Clock) -> None:
@@ -332,6 +378,29 @@ def test_cache_never_answers_another_token_under_a_remembered_signature(
             verifier.verify(forged)
     # The genuine entry survives the forgeries.
     assert verifier.verify(token) is first
+
+
+def test_token_checked_while_the_keys_change_is_not_cached_past_the_change(
+    clock: Clock,
+) -> None:
+    fake = FakePomerium(clock=clock)
+    verifier = fake.verifier()
+    real = verifier.keys
+
+    class ChangingKeys:
+        """Another thread replaces the key set while this token's key is being found."""
+
+        generation = real.generation
+
+        def get(self, kid: str) -> t.Any:
+            key = real.get(kid)
+            self.generation += 1
+            return key
+
+    verifier.keys = ChangingKeys()  # type: ignore[assignment]
+    token = fake.token()
+    first = verifier.verify(token)
+    assert verifier.verify(token) is not first  # verified again, not served from the cache
 
 
 def test_cache_is_bounded_and_can_be_disabled(clock: Clock) -> None:
