@@ -234,7 +234,8 @@ class Verifier:
         # characters: a 10 KB token would cost more to hash than its whole entry is worth)
         # but an entry answers only the very same token: a forged payload under a
         # remembered signature compares unequal and is verified, and fails, like any other.
-        signature_segment = token[token.rfind(".") + 1 :]
+        last = token.rfind(".")
+        signature_segment = token[last + 1 :]
         remembered = self._verified.get(signature_segment)
         if remembered is not None:
             remembered_token, identity, valid_until, generation = remembered
@@ -244,7 +245,7 @@ class Verifier:
                 self._verified.pop(signature_segment, None)
 
         try:
-            return self._verify(token, now)
+            return self._verify(token, last, signature_segment, now)
         except VerificationError:
             raise
         except Exception:  # pragma: no cover - a bug; still never a 500 or a crash
@@ -273,9 +274,9 @@ class Verifier:
             return raw.decode("ascii")
         raise MalformedToken("the identity token is not text")
 
-    def _verify(self, token: str, now: float) -> Identity:
+    def _verify(self, token: str, last: int, signature_segment: str, now: float) -> Identity:
+        """Verify *token* in full; *last* is its last dot, *signature_segment* what follows."""
         first = token.find(".")
-        last = token.rfind(".")
         if first <= 0 or first == last or token.find(".", first + 1) != last:
             raise MalformedToken("the identity token is not a compact JWS (three segments)")
         header_segment = token[:first]
@@ -293,7 +294,7 @@ class Verifier:
                 f"the token says {alg} but its key is for {key.algorithm}"
             )
         payload = b64url_decode(token[first + 1 : last], "payload")
-        signature = b64url_decode(token[last + 1 :], "signature")
+        signature = b64url_decode(signature_segment, "signature")
         if not key.verify(token[:last].encode("ascii"), signature):
             raise InvalidSignature()
         # The payload is parsed only once its signature is known to be good.
@@ -310,7 +311,8 @@ class Verifier:
                     verified.popitem(last=False)
                 except KeyError:
                     pass
-            verified[token[last + 1 :]] = (token, identity, valid_until, generation)
+            # (The same str the lookup hashed: its hash is cached, not computed again.)
+            verified[signature_segment] = (token, identity, valid_until, generation)
         return identity
 
     def _parse_header(self, segment: str) -> tuple[str, str]:
