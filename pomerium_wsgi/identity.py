@@ -57,3 +57,53 @@ class Identity:
 
     def __str__(self) -> str:
         return self.email or self.subject
+
+
+# The slots' own descriptors: storing through them skips the frozen __setattr__.
+_SET = {field.name: getattr(Identity, field.name).__set__ for field in dataclasses.fields(Identity)}
+_set_subject, _set_email, _set_groups = _SET["subject"], _SET["email"], _SET["groups"]
+_set_user, _set_name, _set_session_id = _SET["user"], _SET["name"], _SET["session_id"]
+_set_issuer, _set_audience, _set_issued_at = _SET["issuer"], _SET["audience"], _SET["issued_at"]
+_set_expires_at, _set_token_id = _SET["expires_at"], _SET["token_id"]
+_set_claims, _set_token = _SET["claims"], _SET["token"]
+_new = object.__new__
+
+
+def build_identity(
+    subject: str,
+    email: str,
+    groups: tuple[str, ...],
+    user: str,
+    name: str,
+    session_id: str,
+    issuer: str,
+    audience: tuple[str, ...],
+    issued_at: dt.datetime,
+    expires_at: dt.datetime,
+    token_id: str,
+    claims: t.Mapping[str, t.Any],
+    token: str,
+) -> Identity:
+    """``Identity(...)`` with the same result, for the Verifier's per-request path.
+
+    A frozen dataclass's ``__init__`` stores each of the 13 fields through
+    ``object.__setattr__``, one wrapper call each; storing through the slots' descriptors
+    costs about 10,000 fewer instructions per token (callgrind), a tenth of everything
+    the Verifier does around OpenSSL. The object is an ordinary, frozen ``Identity``.
+    Every field must be given (tests check this against ``dataclasses.fields``).
+    """
+    identity = _new(Identity)
+    _set_subject(identity, subject)
+    _set_email(identity, email)
+    _set_groups(identity, groups)
+    _set_user(identity, user)
+    _set_name(identity, name)
+    _set_session_id(identity, session_id)
+    _set_issuer(identity, issuer)
+    _set_audience(identity, audience)
+    _set_issued_at(identity, issued_at)
+    _set_expires_at(identity, expires_at)
+    _set_token_id(identity, token_id)
+    _set_claims(identity, claims)
+    _set_token(identity, token)
+    return identity

@@ -38,7 +38,7 @@ from .errors import (
     TokenNotYetValid,
     VerificationError,
 )
-from .identity import Identity
+from .identity import Identity, build_identity
 from .keys import (
     MAX_KID_LENGTH,
     SUPPORTED_ALGORITHMS,
@@ -403,8 +403,7 @@ class Verifier:
             raise InvalidClaims("the token's 'email', 'user', 'name', 'sid' and 'jti' must be "
                                 "strings")
 
-        # Positional, in field order: a class called with keywords builds a dict of them.
-        identity = Identity(
+        identity = build_identity(
             sub, email, group_tuple, user, name, sid, iss, audience,
             _fromtimestamp(iat, _UTC), _fromtimestamp(exp, _UTC), jti,
             MappingProxyType(claims), token,
