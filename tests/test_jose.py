@@ -12,6 +12,12 @@ from pomerium_wsgi._jose import b64url_decode, loads_object
 from pomerium_wsgi.errors import MalformedToken
 
 
+def assert_nothing_chained(error: BaseException) -> None:
+    """A chained decoding exception would show the token's text in a traceback."""
+    assert error.__cause__ is None
+    assert error.__context__ is None or error.__suppress_context__
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
@@ -52,10 +58,7 @@ def test_b64url_uses_the_url_alphabet(data: bytes) -> None:
 def test_b64url_refuses_non_canonical_text(segment: str) -> None:
     with pytest.raises(MalformedToken, match="payload is not canonical base64url") as info:
         b64url_decode(segment, "payload")
-    # Nothing chained: a decoding exception would show the token's text in a traceback.
-    error = info.value
-    assert error.__cause__ is None
-    assert error.__context__ is None or error.__suppress_context__
+    assert_nothing_chained(info.value)
 
 
 @pytest.mark.parametrize(
@@ -95,10 +98,7 @@ def test_loads_object_accepts_json_objects(text: str, expected: object) -> None:
 def test_loads_object_refuses_anything_else(data: bytes) -> None:
     with pytest.raises(MalformedToken, match="payload is not a valid JSON object") as info:
         loads_object(data, "payload")
-    # Nothing chained: a decoding exception would show the token's text in a traceback.
-    error = info.value
-    assert error.__cause__ is None
-    assert error.__context__ is None or error.__suppress_context__
+    assert_nothing_chained(info.value)
 
 
 @pytest.mark.parametrize("text", ["[]", "1", '"a"', "null", "true", ' [{"a":1}] '],
