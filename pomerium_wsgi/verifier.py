@@ -7,8 +7,8 @@ so every request pays one cold verification:
   ``(alg, kid)`` is memoised by segment text (bounded);
 * keys are decoded once per JWKS document and looked up by kid without a lock;
 * claim expectations (audiences, issuers) are precomputed sets;
-* an exact repeat of a token already verified is answered from a bounded cache whose
-  entries die at the token's ``exp`` and whenever the key set changes.
+* an exact repeat of a token already verified is answered from a bounded LRU cache
+  whose entries die at the token's ``exp`` and whenever the key set changes.
 
 Every failure is a :class:`~pomerium_wsgi.errors.VerificationError` subclass; nothing
 else escapes, whatever the input.
@@ -241,6 +241,10 @@ class Verifier:
             remembered_token, identity, valid_until, generation = remembered
             if remembered_token == token:
                 if now <= valid_until and generation == self.keys.generation:
+                    try:  # noqa: SIM105 - least recently used goes first
+                        self._verified.move_to_end(signature_segment)
+                    except KeyError:  # evicted by another thread meanwhile
+                        pass
                     return identity
                 self._verified.pop(signature_segment, None)
 
@@ -303,10 +307,10 @@ class Verifier:
         if self.token_cache_size:
             verified = self._verified
             while len(verified) >= self.token_cache_size:  # (threads may race past it)
-                # Evict the oldest entry: O(1) in OrderedDict (a plain dict's first key
-                # gets slower to find as deletions pile up). A racing thread may have
-                # emptied it already. (Not contextlib.suppress: that is three Python calls
-                # on every fresh token.)
+                # Evict the least recently used entry: O(1) in OrderedDict (a plain
+                # dict's first key gets slower to find as deletions pile up). A racing
+                # thread may have emptied it already. (Not contextlib.suppress: that is
+                # three Python calls on every fresh token.)
                 try:  # noqa: SIM105
                     verified.popitem(last=False)
                 except KeyError:

@@ -403,6 +403,17 @@ def test_token_checked_while_the_keys_change_is_not_cached_past_the_change(
     assert verifier.verify(token) is not first  # verified again, not served from the cache
 
 
+def test_cache_evicts_the_least_recently_used_token(clock: Clock) -> None:
+    fake = FakePomerium(clock=clock)
+    verifier = fake.verifier(token_cache_size=2)
+    a, b, c = (fake.token(email=f"{name}@example.com") for name in "abc")
+    first_a, first_b = verifier.verify(a), verifier.verify(b)
+    assert verifier.verify(a) is first_a  # a is now the most recently used
+    verifier.verify(c)  # evicts b, not a
+    assert verifier.verify(a) is first_a
+    assert verifier.verify(b) is not first_b
+
+
 def test_cache_is_bounded_and_can_be_disabled(clock: Clock) -> None:
     fake = FakePomerium(clock=clock)
     verifier = fake.verifier(token_cache_size=3)
