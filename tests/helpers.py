@@ -46,10 +46,10 @@ class JWKSServer:
 
     ``respond`` is called for each request with the request headers and returns
     ``(status, headers, body)``; ``delay`` seconds are slept first. ``requests`` counts
-    requests served.
+    requests served. A subclass that answers by path overrides :meth:`answer` instead.
     """
 
-    def __init__(self, respond: Responder) -> None:
+    def __init__(self, respond: Responder | None = None) -> None:
         self.respond = respond
         self.delay = 0.0
         self.requests = 0
@@ -65,7 +65,7 @@ class JWKSServer:
                     server.requests += 1
                 if server.delay:
                     server._stop.wait(server.delay)
-                status, headers, body = server.respond(dict(self.headers))
+                status, headers, body = server.answer(self.path, dict(self.headers))
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -84,6 +84,12 @@ class JWKSServer:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/pomerium/jwks.json"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def answer(self, path: str, headers: t.Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """The answer to a GET of *path*: by default, whatever ``respond`` says."""
+        if self.respond is None:
+            return 404, {}, b""
+        return self.respond(headers)
 
     def __enter__(self) -> JWKSServer:
         self._thread.start()

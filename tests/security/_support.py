@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 import typing as t
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from wsgiref.util import setup_testing_defaults
 
 from cryptography.hazmat.primitives import hashes
@@ -21,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from pomerium_wsgi import PomeriumMiddleware, Verifier
+
+from ..helpers import JWKSServer
 
 #: A fixed "now" so claim cases are exact (2027-01-15).
 NOW = 1_800_000_000.0
@@ -181,46 +182,21 @@ class CountingListener:
         self.sock.close()
 
 
-class DocumentServer:
+class DocumentServer(JWKSServer):
     """A real HTTP server on 127.0.0.1 serving whatever JWKS document a test sets.
 
     ``documents`` maps a path to the bytes served there; ``requests`` counts hits.
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.documents: dict[str, bytes] = {}
-        self.requests = 0
-        self._lock = threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                with server._lock:
-                    server.requests += 1
-                body = server.documents.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Cache-Control", "max-age=60")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: t.Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: t.Any, client_address: t.Any) -> None:
-                pass
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    def answer(self, path: str, headers: t.Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+        body = self.documents.get(path)
+        if body is None:
+            return 404, {}, b""
+        return 200, {"Content-Type": "application/json", "Cache-Control": "max-age=60"}, body
 
     def publish(self, name: str, document: t.Any) -> str:
         """Serve *document* (JSON-encoded unless bytes) and return its URL."""
@@ -228,15 +204,6 @@ class DocumentServer:
         body = document if isinstance(document, bytes) else json.dumps(document).encode()
         self.documents[path] = body
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def __enter__(self) -> DocumentServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(5)
 
 
 def timed(fn: t.Callable[[], t.Any]) -> tuple[t.Any, BaseException | None, float]:
