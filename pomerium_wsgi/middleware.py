@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import typing as t
 
-from .errors import MissingToken, VerificationError
+from .errors import ConfigurationError, MissingToken, VerificationError
 from .identity import Identity
 from .problem import problem
 from .signals import identity_verified, send_safely, verification_failed
@@ -57,6 +57,20 @@ def path_is_exempt(path: str, prefixes: t.Iterable[str]) -> bool:
             segments = path.split("/")[1:]
             return "." not in segments and ".." not in segments and "" not in segments[:-1]
     return False
+
+
+def normalise_exempt(exempt: t.Iterable[str] | str) -> tuple[str, ...]:
+    """Check and normalise exempt path prefixes (``"/healthz/"`` -> ``"/healthz"``).
+
+    :raises ConfigurationError: a prefix that is not a str starting with ``/``.
+    """
+    if isinstance(exempt, str):
+        exempt = (exempt,)
+    prefixes = tuple(exempt)
+    for prefix in prefixes:
+        if not isinstance(prefix, str) or not prefix.startswith("/"):
+            raise ConfigurationError(f"exempt path {prefix!r} must start with '/'")
+    return tuple(p.rstrip("/") or "/" for p in prefixes)
 
 
 def strip_claim_headers(environ: t.MutableMapping[str, t.Any]) -> None:
@@ -108,22 +122,14 @@ class PomeriumMiddleware:
         remote_user: str | None = "email",
         sender: object = None,
     ) -> None:
-        from .errors import ConfigurationError
-
         if not callable(getattr(verifier, "verify", None)):
             raise ConfigurationError("verifier must be a pomerium_wsgi.Verifier")
-        if isinstance(exempt, str):
-            exempt = (exempt,)
-        prefixes = tuple(exempt)
-        for prefix in prefixes:
-            if not isinstance(prefix, str) or not prefix.startswith("/"):
-                raise ConfigurationError(f"exempt path {prefix!r} must start with '/'")
+        self.exempt = normalise_exempt(exempt)
         if not isinstance(header, str) or not header.strip():
             raise ConfigurationError("header must be a header name")
         self.app = app
         self.verifier = verifier
         self.optional = bool(optional)
-        self.exempt = tuple(p.rstrip("/") or "/" for p in prefixes)
         self.header = header
         self.remote_user = remote_user
         self.sender = self if sender is None else sender

@@ -18,7 +18,7 @@ from pomerium_wsgi import ConfigurationError as CoreConfigurationError
 from pomerium_wsgi import Verifier
 
 from .errors import ConfigurationError
-from .policy import DEFAULT_HEADER, PomeriumSecurityPolicy, normalise_exempt
+from .policy import DEFAULT_HEADER, PomeriumSecurityPolicy
 from .views import forbidden_view, optional_setting, requirement_view_deriver
 
 PREFIX = "pomerium."
@@ -114,9 +114,8 @@ def policy_from_settings(settings: t.Mapping[str, t.Any]) -> PomeriumSecurityPol
     """The security policy the ``pomerium.*`` settings describe."""
     verifier = verifier_from_settings(settings)
     try:
-        exempt = normalise_exempt(_list(settings, "exempt") or ())
         return PomeriumSecurityPolicy(verifier, header=_text(settings, "header") or DEFAULT_HEADER,
-                                      exempt=exempt)
+                                      exempt=_list(settings, "exempt") or ())
     except CoreConfigurationError as exc:
         raise ConfigurationError(f"invalid {PREFIX}* settings: {exc}") from None
 

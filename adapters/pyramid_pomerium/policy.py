@@ -27,7 +27,8 @@ import typing as t
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 
 from pomerium_wsgi import ERROR_KEY, IDENTITY_KEY, Identity, PomeriumMiddleware, get_identity
-from pomerium_wsgi.middleware import path_is_exempt
+from pomerium_wsgi import ConfigurationError as CoreConfigurationError
+from pomerium_wsgi.middleware import normalise_exempt, path_is_exempt
 
 from .errors import ConfigurationError
 
@@ -60,17 +61,6 @@ def principals_for(identity: Identity | None) -> list[str]:
         principals.append(f"email:{identity.email.lower()}")
     principals.extend(f"group:{group}" for group in identity.groups if group)
     return principals
-
-
-def normalise_exempt(exempt: t.Iterable[str] | str) -> tuple[str, ...]:
-    """Check and normalise exempt path prefixes (``"/healthz/"`` -> ``"/healthz"``)."""
-    if isinstance(exempt, str):
-        exempt = (exempt,)
-    prefixes = tuple(exempt)
-    for prefix in prefixes:
-        if not isinstance(prefix, str) or not prefix.startswith("/"):
-            raise ConfigurationError(f"exempt path {prefix!r} must start with '/'")
-    return tuple(p.rstrip("/") or "/" for p in prefixes)
 
 
 class PomeriumSecurityPolicy:
@@ -111,7 +101,10 @@ class PomeriumSecurityPolicy:
             raise ConfigurationError("header must be a header name")
         self.verifier = verifier
         self.header = header.strip()
-        self.exempt = normalise_exempt(exempt)
+        try:
+            self.exempt = normalise_exempt(exempt)
+        except CoreConfigurationError as exc:
+            raise ConfigurationError(str(exc)) from None
         self.acl = ACLHelper()
         # Used only for authenticate(): verification, environ keys and signals exactly
         # as the core middleware does them (REMOTE_USER left to the app).
