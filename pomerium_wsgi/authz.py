@@ -62,6 +62,32 @@ class Requirement:
         return f"<{type(self).__name__} {self}>"
 
 
+class Delegating(Requirement):
+    """A requirement standing for another one: the base of the adapters' decorators.
+
+    A framework adapter subclasses it to give ``__call__`` a second use (decorating a
+    view); checking and ``str()`` are the wrapped requirement's, and the ``access_denied``
+    signal carries :attr:`requirement`, never the wrapper. Wrapping a wrapper wraps what
+    it stands for.
+    """
+
+    #: The requirement this one stands for (never itself a :class:`Delegating`).
+    requirement: Requirement
+
+    def __init__(self, requirement: Requirement) -> None:
+        if not isinstance(requirement, Requirement):
+            raise TypeError("requires() needs a Requirement, e.g. require_group('admins')")
+        if isinstance(requirement, Delegating):
+            requirement = requirement.requirement
+        self.requirement = requirement
+
+    def check(self, identity: Identity) -> bool:
+        return self.requirement.check(identity)
+
+    def __str__(self) -> str:
+        return str(self.requirement)
+
+
 class AllOf(Requirement):
     """Every one of the requirements."""
 

@@ -145,3 +145,14 @@ def test_protect_answers_401_403_200(pomerium: FakePomerium) -> None:
 def test_protect_needs_a_requirement() -> None:
     with pytest.raises(TypeError):
         protect(hello, "admins")  # type: ignore[arg-type]
+
+
+def test_delegating_requirement_stands_for_what_it_wraps() -> None:
+    from pomerium_wsgi.authz import Delegating
+
+    inner = require_group("admins")
+    outer = Delegating(Delegating(inner))
+    assert outer.requirement is inner  # a wrapper of a wrapper wraps the real thing
+    assert str(outer) == str(inner)
+    with pytest.raises(TypeError, match="needs a Requirement"):
+        Delegating("admins")  # type: ignore[arg-type]

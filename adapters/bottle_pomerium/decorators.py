@@ -33,25 +33,13 @@ from .plugin import current_identity, enforce
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 
-class RouteRequirement(Requirement):
+class RouteRequirement(authz.Delegating):
     """A requirement that, called with a function instead of an identity, decorates it.
 
     Anything else raises TypeError rather than being decorated: the result of decorating
     is a (truthy) function, so a slip such as ``if require_group("admins")(current_identity):``
     (the ``()`` forgotten) would otherwise grant access to everyone.
     """
-
-    def __init__(self, requirement: Requirement) -> None:
-        if not isinstance(requirement, Requirement):
-            raise TypeError("requires() needs a Requirement, e.g. require_group('admins')")
-        #: The wrapped requirement; the ``access_denied`` signal carries this object.
-        self.requirement = requirement
-
-    def check(self, identity: Identity) -> bool:
-        return self.requirement.check(identity)
-
-    def __str__(self) -> str:
-        return str(self.requirement)
 
     @t.overload
     def __call__(self, target: Identity | None) -> bool: ...

@@ -131,7 +131,7 @@ def _guard_dispatch(cls: type[View], requirement: Requirement) -> None:
     setattr(cls, "dispatch_request", _guard(cls.dispatch_request, requirement))  # noqa: B010
 
 
-class ViewRequirement(Requirement):
+class ViewRequirement(authz.Delegating):
     """A requirement that, called with a view (or ``View`` class), guards it.
 
     Called with an :class:`~pomerium_wsgi.Identity`, None, or :data:`current_identity`
@@ -139,22 +139,6 @@ class ViewRequirement(Requirement):
     class's ``dispatch_request``, so every method of the view (and of its subclasses,
     whatever ``decorators`` they set) is guarded.
     """
-
-    #: The wrapped core requirement; the ``access_denied`` signal carries this object.
-    requirement: Requirement
-
-    def __init__(self, requirement: Requirement) -> None:
-        if not isinstance(requirement, Requirement):
-            raise TypeError("requires() needs a Requirement, e.g. require_group('admins')")
-        if isinstance(requirement, ViewRequirement):
-            requirement = requirement.requirement
-        self.requirement = requirement
-
-    def check(self, identity: Identity) -> bool:
-        return self.requirement.check(identity)
-
-    def __str__(self) -> str:
-        return str(self.requirement)
 
     @t.overload
     def __call__(self, target: Identity | None) -> bool: ...
