@@ -327,7 +327,9 @@ def test_exempt_path_has_no_identity(pomerium: FakePomerium) -> None:
     assert body["principals"] == [Everyone]
 
 
-def test_verified_once_per_request(app: TestApp, pomerium: FakePomerium) -> None:
+@pytest.mark.parametrize("optional", ["false", "true"], ids=["required", "optional"])
+def test_verified_once_per_request(pomerium: FakePomerium, optional: str) -> None:
+    app = make_app(pomerium, optional=optional)
     calls: list[Identity] = []
 
     def receiver(sender: object, identity: Identity, environ: t.Any) -> None:
@@ -873,16 +875,3 @@ def test_optional_mode_sends_signals_without_reading_identity(pomerium: FakePome
         app.get("/healthz", headers=pomerium.headers("bob@example.com"))
     assert events == [("verified", "ada@example.com"), ("failed", "malformed"),
                       ("failed", "missing")]
-
-
-def test_optional_mode_verifies_once_per_request(pomerium: FakePomerium) -> None:
-    app = make_app(pomerium, optional="true")
-    calls: list[Identity] = []
-
-    def receiver(sender: object, identity: Identity, environ: t.Any) -> None:
-        calls.append(identity)
-
-    with identity_verified.connected_to(receiver, sender=app.app.registry):
-        response = app.get("/counted", headers=pomerium.headers(sub=SUB))
-    assert response.text == SUB
-    assert len(calls) == 1
