@@ -1,12 +1,18 @@
-"""Shared fixtures: the project's own pytest plugin, test data paths, free ports."""
+"""Shared fixtures: the project's own pytest plugin, test data paths, free ports, a clock."""
 
 from __future__ import annotations
 
 import os
 import pathlib
 import socket
+import typing as t
 
 import pytest
+
+from .helpers import Clock
+
+if t.TYPE_CHECKING:  # imported in the fixture: the plugin above must load it first
+    from pomerium_wsgi.testing import FakePomerium
 
 pytest_plugins = ["pomerium_wsgi.testing"]
 
@@ -27,3 +33,17 @@ def testdata() -> pathlib.Path:
     if not path.is_dir():
         pytest.skip(f"test vectors not found at {path} (set POMERIUM_TESTDATA)")
     return path
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A settable clock (verifiers and fakes built with it never read the real time)."""
+    return Clock()
+
+
+@pytest.fixture
+def fake(clock: Clock) -> FakePomerium:
+    """A FakePomerium (ES256) on the test's clock; some modules override it."""
+    from pomerium_wsgi.testing import FakePomerium
+
+    return FakePomerium(clock=clock)

@@ -21,16 +21,6 @@ from pomerium_wsgi.testing import FakePomerium, SigningKey
 from .helpers import Clock, JWKSServer, b64, jwks_answer
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> FakePomerium:
-    return FakePomerium(clock=clock)
-
-
 class Recorder:
     """Collects signal sends (connected for the duration of a test)."""
 

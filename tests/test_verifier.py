@@ -35,11 +35,6 @@ from pomerium_wsgi.testing import FakePomerium, SigningKey
 from .helpers import T0, Clock, b64, segments
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture(params=["ES256", "RS256"])
 def fake(request: pytest.FixtureRequest, clock: Clock) -> FakePomerium:
     return FakePomerium("app.example.com", request.param, clock=clock)

@@ -47,16 +47,6 @@ def fetches(verifier: Verifier) -> int:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> FakePomerium:
-    return FakePomerium(clock=clock)
-
-
-@pytest.fixture
 def attacker(clock: Clock) -> FakePomerium:
     """Someone with a signing key of their own, not published by Pomerium."""
     return FakePomerium(clock=clock)
