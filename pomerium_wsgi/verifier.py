@@ -25,6 +25,7 @@ from types import MappingProxyType
 
 from cachelib import BaseCache
 
+from . import settings
 from ._jose import b64url_decode, loads_object
 from .errors import (
     ConfigurationError,
@@ -57,6 +58,10 @@ _fromtimestamp = dt.datetime.fromtimestamp
 _NUMBER_TYPES = frozenset({int, float})
 # Header members that change how a JWS must be processed; we implement none of them.
 _REFUSED_HEADER_MEMBERS = ("crit", "b64", "zip", "enc")
+# Verifier options that no environment variable sets; from_env passes them through.
+_OTHER_OPTIONS = frozenset({
+    "cooldown", "retry_interval", "max_stale", "max_token_size", "token_cache_size", "clock",
+})
 
 
 def normalise_audience(value: str) -> str:
@@ -200,6 +205,31 @@ class Verifier:
         self._headers: dict[str, tuple[str, str]] = {}
         # signature segment -> (token, identity, valid until, key generation)
         self._verified: OrderedDict[str, tuple[str, Identity, float, int]] = OrderedDict()
+
+    @classmethod
+    def from_env(
+        cls, environ: t.Mapping[str, str] | None = None, **options: t.Any
+    ) -> Verifier:
+        """A verifier configured by ``POMERIUM_*`` environment variables.
+
+        Keyword *options* are :class:`Verifier` arguments given in code; they win over the
+        environment (``jwks`` and ``jwks_url`` count as one setting). Variables:
+        ``POMERIUM_AUDIENCE``, ``POMERIUM_ISSUER``, ``POMERIUM_JWKS_URL``, ``POMERIUM_JWKS``
+        (a file path, JWKS JSON or PEM text), ``POMERIUM_ALGORITHMS`` (comma-separated),
+        ``POMERIUM_LEEWAY``, ``POMERIUM_TIMEOUT``. This is what lets one set of variables,
+        such as those ``pomerium-wsgi dev`` exports, configure any app.
+        """
+        merged = settings.with_env(options, environ)
+        if not merged.get("audience"):
+            raise ConfigurationError(
+                "audience is required: set POMERIUM_AUDIENCE to this app's host as Pomerium "
+                "routes to it (e.g. app.example.com), or pass audience=..."
+            )
+        unknown = set(options) - set(settings.VERIFIER_SETTINGS) - _OTHER_OPTIONS
+        if unknown:
+            raise ConfigurationError(f"unknown Verifier options: {', '.join(sorted(unknown))}")
+        extra = {name: options[name] for name in _OTHER_OPTIONS if name in options}
+        return cls(**settings.verifier_options(merged), **extra)
 
     def __repr__(self) -> str:
         return (
