@@ -62,7 +62,7 @@ def test_environ_holds_identity_object(pomerium: FakePomerium) -> None:
 ACCEPT_CASES = {
     "no-accept": (None, "text/plain; charset=utf-8"),
     "any": ("*/*", "text/plain; charset=utf-8"),
-    "html": ("text/html,application/xhtml+xml,*/*;q=0.8", "text/plain; charset=utf-8"),
+    "html": ("text/html,application/xhtml+xml,*/*;q=0.8", "text/html; charset=utf-8"),
     "json": ("application/json", "application/problem+json"),
     "problem-json": ("application/problem+json", "application/problem+json"),
     "json-preferred": ("application/json, text/plain;q=0.5", "application/problem+json"),
@@ -87,8 +87,10 @@ def test_rejection_format_follows_accept(accept: str | None, content_type: str,
         problem = json.loads(body)
         assert problem["status"] == 401 and problem["reason"] == "audience"
         assert problem["title"] == "Unauthorized" and problem["detail"]
+    elif content_type.startswith("text/html"):
+        assert "<code>audience</code>" in body and "through Pomerium" in body
     else:
-        assert "reason: audience" in body
+        assert "reason: audience" in body and "through Pomerium" in body
 
 
 @pytest.mark.parametrize(

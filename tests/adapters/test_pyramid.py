@@ -30,6 +30,7 @@ from pomerium_wsgi import (
     get_identity,
     require_email_domain,
 )
+from pomerium_wsgi.problem import ADVICE
 from pomerium_wsgi.signals import access_denied, identity_verified, verification_failed
 from pomerium_wsgi.testing import FakePomerium
 from pyramid_pomerium import (
@@ -247,7 +248,8 @@ def test_no_token_is_401_problem_json(app: TestApp) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["WWW-Authenticate"] == 'Pomerium realm="pomerium"'
     assert response.json == {"type": "about:blank", "title": "Unauthorized", "status": 401,
-                             "detail": "no identity token in the request", "reason": "missing"}
+                             "detail": "no identity token in the request", "reason": "missing",
+                             "hint": ADVICE[401]}
 
 
 def test_lacking_permission_is_403_problem_json(app: TestApp, pomerium: FakePomerium) -> None:
@@ -287,7 +289,8 @@ def test_refusal_is_text_by_default(app: TestApp, pomerium: FakePomerium) -> Non
     response = app.get("/admin", status=401)
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert response.text == (
-        "401 Unauthorized: no identity token in the request (reason: missing)\n")
+        "401 Unauthorized: no identity token in the request (reason: missing)\n"
+        f"\n{ADVICE[401]}\n")
     response = app.get("/admin", headers=pomerium.headers(), status=403)
     assert "access requires the permission 'admin'" in response.text
 
