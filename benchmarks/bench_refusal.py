@@ -48,6 +48,7 @@ def _apps() -> dict[str, t.Callable[..., t.Iterable[bytes]]]:
         "core": PomeriumMiddleware(hello, fake.verifier())}
 
     import flask
+
     from flask_pomerium import Pomerium
 
     flask_app = flask.Flask("bench")
@@ -56,6 +57,7 @@ def _apps() -> dict[str, t.Callable[..., t.Iterable[bytes]]]:
     apps["flask"] = flask_app.wsgi_app
 
     import bottle
+
     from bottle_pomerium import PomeriumPlugin
 
     bottle_app = bottle.Bottle()

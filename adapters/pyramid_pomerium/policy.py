@@ -28,6 +28,7 @@ from pyramid.authorization import ACLHelper, Authenticated, Everyone
 
 from pomerium_wsgi import ERROR_KEY, IDENTITY_KEY, Identity, PomeriumMiddleware, get_identity
 from pomerium_wsgi import ConfigurationError as CoreConfigurationError
+from pomerium_wsgi.authz import normalise_email
 from pomerium_wsgi.middleware import normalise_exempt, path_is_exempt
 
 from .errors import ConfigurationError
@@ -47,9 +48,12 @@ def principals_for(identity: Identity | None) -> list[str]:
     """The ACL principals of *identity*.
 
     Always ``system.Everyone``; for a verified identity also ``system.Authenticated``,
-    ``user:<sub>``, ``email:<email>`` (lower-cased, because IdPs differ in how they case
-    addresses and an ACL entry must not silently miss) and ``group:<name>`` for each group
-    (as the IdP names it, case preserved).
+    ``user:<sub>``, ``email:<email>`` and ``group:<name>`` for each group (as the IdP
+    names it, case preserved). The address is normalised by
+    :func:`pomerium_wsgi.authz.normalise_email`: ASCII letters lower-cased (IdPs differ in
+    how they case addresses and an ACL entry must not silently miss), nothing else
+    folded (``str.lower()`` would turn the KELVIN SIGN into ``k`` and let
+    ``\u212aate@example.com`` in as ``kate@example.com``), an IDN domain as its A-label.
     """
     principals = [Everyone]
     if identity is None:
@@ -58,7 +62,7 @@ def principals_for(identity: Identity | None) -> list[str]:
     if identity.subject:
         principals.append(f"user:{identity.subject}")
     if identity.email:
-        principals.append(f"email:{identity.email.lower()}")
+        principals.append(f"email:{normalise_email(identity.email)}")
     principals.extend(f"group:{group}" for group in identity.groups if group)
     return principals
 
@@ -74,8 +78,8 @@ class PomeriumSecurityPolicy:
         never exempt).
 
     ACL principals (see :func:`principals_for`): ``system.Everyone``,
-    ``system.Authenticated``, ``user:<sub>``, ``email:<email>`` with the address
-    **lower-cased** (write ACL entries as ``email:ada@example.com``), and
+    ``system.Authenticated``, ``user:<sub>``, ``email:<email>`` with the address's
+    **ASCII letters lower-cased** (write ACL entries as ``email:ada@example.com``), and
     ``group:<name>`` with the group's case preserved.
 
     Signals ``identity_verified`` / ``verification_failed`` are sent once per verified

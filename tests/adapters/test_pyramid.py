@@ -53,6 +53,7 @@ class Root:
         (Allow, Authenticated, "view"),
         (Allow, "group:admins", "admin"),
         (Allow, "email:ada@example.com", "edit"),
+        (Allow, "email:kate@example.com", "edit"),
         (Allow, f"user:{SUB}", "own"),
         (Allow, Everyone, "browse"),
         DENY_ALL,
@@ -203,6 +204,8 @@ def test_principals_without_email(pomerium: FakePomerium) -> None:
         ("/edit", "ADA@Example.com", [], "u-9", 200),
         ("/edit", "ada@example.org", [], "u-9", 403),
         ("/edit", "eve.ada@example.com", [], "u-9", 403),
+        ("/edit", "KATE@example.com", [], "u-9", 200),
+        ("/edit", "\u212aate@example.com", [], "u-9", 403),
         ("/own", "bob@example.com", [], SUB, 200),
         ("/own", "bob@example.com", [], "u-1234", 403),
         ("/browse", "bob@example.com", [], "u-9", 200),
@@ -210,7 +213,8 @@ def test_principals_without_email(pomerium: FakePomerium) -> None:
     ids=[
         "authenticated-view", "group-allowed", "group-missing", "group-is-case-sensitive",
         "group-prefix-is-not-membership", "email-allowed", "email-any-case",
-        "email-other-domain", "email-suffix-is-not-match", "user-allowed",
+        "email-other-domain", "email-suffix-is-not-match",
+        "email-ascii-case-folds", "email-kelvin-sign-is-not-k", "user-allowed",
         "user-prefix-is-not-match", "everyone",
     ],
 )
