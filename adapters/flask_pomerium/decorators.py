@@ -47,8 +47,8 @@ from .extension import (
     EXTENSION_KEY,
     get_current_identity,
     get_verification_error,
-    is_static_endpoint,
 )
+from .gate import is_static_endpoint
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 V = t.TypeVar("V", bound=type[View])
