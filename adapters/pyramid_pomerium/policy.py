@@ -33,8 +33,11 @@ from pomerium_wsgi.middleware import normalise_exempt, path_is_exempt
 
 from .errors import ConfigurationError
 
-#: environ key marking a request whose token this policy has already looked at.
+#: environ key marking a request whose token this policy has already looked at: True,
+#: or :data:`EXEMPTED` when an exempt path let it through unverified.
 CHECKED_KEY = "pyramid_pomerium.checked"
+#: The value of :data:`CHECKED_KEY` for a request an exempt path let through unverified.
+EXEMPTED = "exempted"
 
 DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 
@@ -72,10 +75,14 @@ class PomeriumSecurityPolicy:
 
     :param verifier: a :class:`~pomerium_wsgi.Verifier` configured for this app.
     :param header: the request header carrying the token.
-    :param exempt: path prefixes never verified: their requests have no identity, so
+    :param exempt: path prefixes not verified: their requests have no identity, so
         views there must not need a permission (``"/healthz"`` matches ``/healthz`` and
         ``/healthz/...``, not ``/healthzz``; a path with ``.``/``..``/empty segments is
-        never exempt).
+        never exempt). With ``config.include("pyramid_pomerium")``, a prefix exempts only
+        views reached with an empty view name (URL dispatch routes, static views, and the
+        default view of traversal resources); a *named* view reached under it
+        (``/public/export``, ``/public/@@export``) is verified unless it is registered
+        with ``pomerium_exempt=True``.
 
     ACL principals (see :func:`principals_for`): ``system.Everyone``,
     ``system.Authenticated``, ``user:<sub>``, ``email:<email>`` with the address's
@@ -138,7 +145,20 @@ class PomeriumSecurityPolicy:
         environ[IDENTITY_KEY] = None
         environ[ERROR_KEY] = None
         if self.exempt and self.is_exempt(environ.get("PATH_INFO", "")):
+            environ[CHECKED_KEY] = EXEMPTED
             return None
+        return self._gate.authenticate(environ, sender=request.registry)
+
+    def verify_exempted(self, request: t.Any) -> Identity | None:
+        """Verify a request even though an exempt path let it through; once per request.
+
+        For a named view reached under an exempt prefix (see *exempt*): the path said
+        "public", the view did not.
+        """
+        environ = request.environ
+        if self.identity(request) is not None or environ.get(CHECKED_KEY) != EXEMPTED:
+            return get_identity(environ)
+        environ[CHECKED_KEY] = True
         return self._gate.authenticate(environ, sender=request.registry)
 
     def authenticated_userid(self, request: t.Any) -> str | None:

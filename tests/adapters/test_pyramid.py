@@ -882,3 +882,134 @@ def test_optional_mode_sends_signals_without_reading_identity(pomerium: FakePome
         app.get("/healthz", headers=pomerium.headers("bob@example.com"))
     assert events == [("verified", "ada@example.com"), ("failed", "malformed"),
                       ("failed", "missing")]
+
+
+# -- a path prefix and named views (traversal) -----------------------------------------------
+
+
+class PublicFolder:
+    """``/public``: a traversal folder whose own page is meant to be public."""
+
+    __name__ = "public"
+    __acl__: t.ClassVar[list[t.Any]] = [(Allow, "group:admins", "admin"), DENY_ALL]
+
+    def __getitem__(self, name: str) -> t.Any:
+        raise KeyError(name)  # no children: "export" below it is a view name
+
+
+class PublicRoot:
+    __acl__: t.ClassVar[list[t.Any]] = [(Allow, Authenticated, "view"), DENY_ALL]
+
+    def __init__(self, request: t.Any) -> None:
+        self.children = {"public": PublicFolder()}
+
+    def __getitem__(self, name: str) -> t.Any:
+        return self.children[name]
+
+
+def public_folder_app(pomerium: FakePomerium, *, opt_in: bool = False,
+                      **extra: str) -> TestApp:
+    """``pomerium.exempt = /public`` over a traversal folder, and a named view
+    ``export`` registered for any context with no permission (the case that leaked)."""
+    config = Configurator(settings=settings_for(pomerium, exempt="/public", **extra),
+                          root_factory=PublicRoot)
+    config.include("pyramid_pomerium")
+    config.add_view(text("folder page"), context=PublicFolder)
+    config.add_view(text("exported"), name="export",
+                    **({"pomerium_exempt": True} if opt_in else {}))
+    config.add_view(text("admin view"), name="manage", context=PublicFolder,
+                    permission="admin")
+    return TestApp(config.make_wsgi_app())
+
+
+@pytest.mark.parametrize("path", ["/public/export", "/public/@@export", "/export"],
+                         ids=["view-name", "at-at-view-name", "outside-the-prefix"])
+def test_exempt_prefix_does_not_open_named_views(pomerium: FakePomerium, path: str) -> None:
+    app = public_folder_app(pomerium)
+    response = app.get(path, headers=JSON, status=401)
+    assert response.json["reason"] == "missing" and "exported" not in response.text
+    # With a token the view is served as usual.
+    assert app.get(path, headers=pomerium.headers()).text == "exported"
+
+
+def test_exempt_prefix_still_opens_the_resource_itself(pomerium: FakePomerium) -> None:
+    app = public_folder_app(pomerium)
+    assert app.get("/public").text == "folder page"
+    assert app.get("/public/", headers={"X-Pomerium-Claim-Email": "a@b.c"}).text == "folder page"
+
+
+@pytest.mark.parametrize(("path", "status"),
+                         [("/public/export", 200), ("/public/@@export", 200), ("/export", 401)],
+                         ids=["view-name", "at-at-view-name", "outside-the-prefix"])
+def test_pomerium_exempt_view_opts_in_under_the_prefix(pomerium: FakePomerium, path: str,
+                                                       status: int) -> None:
+    app = public_folder_app(pomerium, opt_in=True)
+    response = app.get(path, status=status)
+    assert ("exported" in response.text) is (status == 200)
+
+
+def test_named_view_under_the_prefix_checks_its_permission_with_the_token(
+    pomerium: FakePomerium
+) -> None:
+    app = public_folder_app(pomerium)
+    assert app.get("/public/manage", headers=JSON, status=401).json["reason"] == "missing"
+    app.get("/public/manage", headers=pomerium.headers(groups=["staff"]), status=403)
+    assert app.get("/public/manage", headers=pomerium.headers(groups=["admins"])).text \
+        == "admin view"
+
+
+def test_named_view_under_the_prefix_in_optional_mode(pomerium: FakePomerium) -> None:
+    app = public_folder_app(pomerium, optional="true")
+    assert app.get("/public/export").text == "exported"
+    assert app.get("/public/manage", headers=pomerium.headers(groups=["admins"])).text \
+        == "admin view"
+
+
+def test_pomerium_exempt_must_be_a_bool(pomerium: FakePomerium) -> None:
+    config = Configurator(settings=settings_for(pomerium))
+    config.include("pyramid_pomerium")
+    with pytest.raises(PyramidConfigurationError, match="pomerium_exempt"):
+        config.add_view(text("x"), name="x", pomerium_exempt="yes")
+        config.commit()
+
+
+# -- CORS preflight, refusal pages, Accept ---------------------------------------------------
+
+
+PREFLIGHT = {"Origin": "https://web.example.com", "Access-Control-Request-Method": "POST"}
+
+
+def test_cors_preflight_setting(pomerium: FakePomerium) -> None:
+    app = make_app(pomerium, cors_preflight="true")
+    forged = {"X-Pomerium-Claim-Email": "admin@example.com"}
+    response = app.options("/whoami", headers={**PREFLIGHT, **forged})
+    assert response.json["email"] is None and response.json["claim_header"] is None
+    assert response.json["principals"] == [Everyone] and response.json["error"] is None
+    app.options("/whoami", status=401)  # not a preflight
+    app.post("/whoami", headers=PREFLIGHT, status=401)
+    assert app.get("/whoami", headers=pomerium.headers()).json["email"] == "user@example.com"
+    make_app(pomerium).options("/whoami", headers=PREFLIGHT, status=401)  # off by default
+    with pytest.raises(PyramidConfigurationError, match="cors_preflight"):
+        make_app(pomerium, cors_preflight="sometimes")
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("text/html,application/xhtml+xml,*/*;q=0.8", "text/html; charset=utf-8"),
+     ("*/*", "text/plain; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("application/json, " * 11_000, "text/plain; charset=utf-8")],
+    ids=["browser", "any", "json", "200kb-json"],
+)
+def test_refusal_page_by_accept_parsed_once(
+    app: TestApp, monkeypatch: pytest.MonkeyPatch, accept: str, content_type: str
+) -> None:
+    from pomerium_wsgi import problem
+
+    calls: list[str | None] = []
+    real = problem.preferred_format
+    monkeypatch.setattr(problem, "preferred_format",
+                        lambda value: calls.append(value) or real(value))
+    response = app.get("/admin", headers={"Accept": accept}, status=401)
+    assert response.headers["Content-Type"] == content_type
+    assert "through Pomerium" in response.text and "missing" in response.text
+    assert len(calls) == 1
