@@ -28,9 +28,9 @@ from pomerium_wsgi import (
     Verifier,
     get_error,
     get_identity,
+    problem,
     require_email_domain,
 )
-from pomerium_wsgi.problem import ADVICE
 from pomerium_wsgi.signals import access_denied, identity_verified, verification_failed
 from pomerium_wsgi.testing import FakePomerium
 from pyramid_pomerium import (
@@ -253,7 +253,7 @@ def test_no_token_is_401_problem_json(app: TestApp) -> None:
     assert response.headers["WWW-Authenticate"] == 'Pomerium realm="pomerium"'
     assert response.json == {"type": "about:blank", "title": "Unauthorized", "status": 401,
                              "detail": "no identity token in the request", "reason": "missing",
-                             "hint": ADVICE[401]}
+                             "hint": problem.ADVICE[401]}
 
 
 def test_lacking_permission_is_403_problem_json(app: TestApp, pomerium: FakePomerium) -> None:
@@ -294,7 +294,7 @@ def test_refusal_is_text_by_default(app: TestApp, pomerium: FakePomerium) -> Non
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert response.text == (
         "401 Unauthorized: no identity token in the request (reason: missing)\n"
-        f"\n{ADVICE[401]}\n")
+        f"\n{problem.ADVICE[401]}\n")
     response = app.get("/admin", headers=pomerium.headers(), status=403)
     assert "access requires the permission 'admin'" in response.text
 
@@ -1003,8 +1003,6 @@ def test_cors_preflight_setting(pomerium: FakePomerium) -> None:
 def test_refusal_page_by_accept_parsed_once(
     app: TestApp, monkeypatch: pytest.MonkeyPatch, accept: str, content_type: str
 ) -> None:
-    from pomerium_wsgi import problem
-
     calls: list[str | None] = []
     real = problem.preferred_format
     monkeypatch.setattr(problem, "preferred_format",
