@@ -137,9 +137,21 @@ def render(
     from the token). Adapters that answer through their framework's own response objects
     use this and keep the headers.
     """
+    return render_as(negotiate(environ), status, reason, detail, extra_headers)
+
+
+def render_as(
+    chosen: str,
+    status: int,
+    reason: str,
+    detail: str,
+    extra_headers: t.Iterable[tuple[str, str]] = (),
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """:func:`render` for a format already chosen (:data:`JSON`, :data:`HTML` or
+    :data:`TEXT`), for servers without a WSGI environ: an ASGI app passes
+    ``preferred_format(accept)``, with *accept* the decoded ``Accept`` header or None."""
     title = HTTPStatus(status).phrase
     advice = ADVICE.get(status, "")
-    chosen = negotiate(environ)
     if chosen == JSON:
         document: dict[str, t.Any] = {"type": "about:blank", "title": title,
                                       "status": status, "detail": detail, "reason": reason}

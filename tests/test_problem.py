@@ -133,3 +133,10 @@ def test_html_escapes_the_detail() -> None:
     _status, _headers, body = render({"HTTP_ACCEPT": "text/html"}, 403, "forbidden",
                                      "access requires the group '<script>'")
     assert b"<script>" not in body and b"&lt;script&gt;" in body
+
+
+def test_render_as_matches_render_for_servers_without_an_environ() -> None:
+    for accept in (BROWSER, "application/json", "*/*", None):
+        environ = {} if accept is None else {"HTTP_ACCEPT": accept}
+        assert problem.render_as(preferred_format(accept), 401, "missing", "no token") \
+            == render(environ, 401, "missing", "no token")

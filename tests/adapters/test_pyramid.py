@@ -7,6 +7,7 @@ JWKS as JSON text (``pomerium.jwks``) unless a test needs a JWKS URL.
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
 import typing as t
 
@@ -1011,3 +1012,13 @@ def test_refusal_page_by_accept_parsed_once(
     assert response.headers["Content-Type"] == content_type
     assert "through Pomerium" in response.text and "missing" in response.text
     assert len(calls) == 1
+
+
+def test_static_view_under_an_exempt_prefix_stays_open(pomerium: FakePomerium,
+                                                       tmp_path: pathlib.Path) -> None:
+    (tmp_path / "a.txt").write_text("static file")
+    config = Configurator(settings=settings_for(pomerium, exempt="/static"))
+    config.include("pyramid_pomerium")
+    config.add_static_view("static", str(tmp_path))
+    app = TestApp(config.make_wsgi_app())
+    assert app.get("/static/a.txt").text == "static file"
