@@ -162,13 +162,54 @@ class _AllGroups(Requirement):
         return f"membership of all of the groups {_quoted(self.groups)}"
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """*text* with only the ASCII letters A-Z lower-cased.
+
+    ``str.lower()`` folds far more than that: the KELVIN SIGN (U+212A) becomes ``k``, so
+    ``"\u212aate@example.com".lower() == "kate@example.com"``, two different addresses
+    that an IdP may well issue to two different people.
+    """
+    return text.translate(_ASCII_LOWER)
+
+
+def normalise_domain(domain: str) -> str:
+    """A domain as compared by the requirements: ASCII case folded, labels in ASCII.
+
+    A non-ASCII label becomes its IDNA A-label (``bücher`` -> ``xn--bcher-kva``) by plain
+    Punycode, with no Unicode case or compatibility mapping, so that two distinct
+    Unicode spellings never compare equal; a trailing dot is ignored.
+    """
+    labels = []
+    for label in domain.rstrip(".").split("."):
+        if label.isascii():
+            labels.append(ascii_lower(label))
+        else:
+            labels.append("xn--" + label.encode("punycode").decode("ascii"))
+    return ".".join(labels)
+
+
+def normalise_email(address: str) -> str:
+    """An email address as compared by the requirements (and Pyramid's ``email:``).
+
+    The local part is kept exactly, apart from ASCII case; the domain goes through
+    :func:`normalise_domain`. An address without ``@`` is only ASCII-lower-cased.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return ascii_lower(address)
+    return f"{ascii_lower(local)}@{normalise_domain(domain)}"
+
+
 class _Email(Requirement):
     def __init__(self, emails: tuple[str, ...]) -> None:
-        self.emails = frozenset(e.lower() for e in _names(emails, "require_email"))
+        self.emails = frozenset(normalise_email(e) for e in _names(emails, "require_email"))
         self._shown = emails
 
     def check(self, identity: Identity) -> bool:
-        return bool(identity.email) and identity.email.lower() in self.emails
+        return bool(identity.email) and normalise_email(identity.email) in self.emails
 
     def __str__(self) -> str:
         return f"the email address {_quoted(self._shown)}" if len(self._shown) == 1 else (
@@ -179,12 +220,12 @@ class _Email(Requirement):
 class _EmailDomain(Requirement):
     def __init__(self, domains: tuple[str, ...]) -> None:
         names = _names(domains, "require_email_domain")
-        self.domains = frozenset(d.lower().lstrip("@") for d in names)
+        self.domains = frozenset(normalise_domain(d.lstrip("@")) for d in names)
 
     def check(self, identity: Identity) -> bool:
         local, at, domain = identity.email.rpartition("@")
         # Exact domain match: "evil-example.com" and "example.com.evil" do not pass.
-        return bool(local and at) and domain.lower() in self.domains
+        return bool(local and at and domain) and normalise_domain(domain) in self.domains
 
     def __str__(self) -> str:
         return f"an email address at {_quoted(sorted(self.domains))}"
@@ -208,7 +249,8 @@ class _Claim(Requirement):
         if self.predicate is not None:
             return bool(self.predicate(value))
         if not self.values:
-            return bool(value)
+            # Exactly JSON true: "false", "no", 1 or a non-empty list never pass by accident.
+            return value is True
         if isinstance(value, list):
             return any(_hashable_in(item, self.values) for item in value)
         return _hashable_in(value, self.values)
@@ -218,7 +260,7 @@ class _Claim(Requirement):
             label = getattr(self.predicate, "__name__", "a predicate")
             return f"claim {self.name!r} satisfying {label}"
         if not self.values:
-            return f"claim {self.name!r}"
+            return f"claim {self.name!r} equal to true"
         return f"claim {self.name!r} in {_quoted(self.values)}"
 
 
@@ -243,18 +285,26 @@ def require_all_groups(*groups: str) -> Requirement:
 
 
 def require_email(*emails: str) -> Requirement:
-    """One of the email addresses (compared case-insensitively)."""
+    """One of the email addresses: the local part exactly apart from ASCII case, the
+    domain ASCII case-insensitively (see :func:`normalise_email`)."""
     return _Email(emails)
 
 
 def require_email_domain(*domains: str) -> Requirement:
-    """An email address at exactly one of the domains (``"example.com"``)."""
+    """An email address at exactly one of the domains (``"example.com"``), compared
+    ASCII case-insensitively, IDNs as A-labels (see :func:`normalise_domain`)."""
     return _EmailDomain(domains)
 
 
 def require_claim(name: str, *values_or_predicate: t.Any) -> Requirement:
     """Claim *name* equal to one of the values (any element, for a list claim); or a
-    single callable predicate over the value; or, with neither, present and truthy."""
+    single callable predicate over the value; or, with neither, present and exactly
+    ``true`` (a JSON boolean).
+
+    Values compare by type as well as value: ``require_claim("email_verified")`` passes
+    ``true`` but not the string ``"true"``, and never ``"false"`` (IdPs such as Cognito
+    send some flags as strings); for a string flag write ``require_claim(name, "true")``.
+    """
     return _Claim(name, values_or_predicate)
 
 

@@ -91,6 +91,32 @@ def strip_claim_headers(environ: t.MutableMapping[str, t.Any]) -> None:
             del environ[key]
 
 
+def is_cors_preflight(method: str, origin: str | None,
+                      access_control_request_method: str | None) -> bool:
+    """True if a request is a CORS preflight: ``OPTIONS`` with ``Origin`` and
+    ``Access-Control-Request-Method`` both present and non-empty.
+
+    Pomerium's route option ``cors_allow_preflight`` forwards exactly such requests
+    without authenticating them, so they arrive with no token; with ``cors_preflight``
+    enabled, the middleware and every adapter let them through unverified (no identity,
+    claim headers still removed) and verify everything else. One function decides, for
+    every framework: pass the request method and the two header values (None when
+    absent).
+    """
+    return (
+        method == "OPTIONS"
+        and isinstance(origin, str) and bool(origin.strip())
+        and isinstance(access_control_request_method, str)
+        and bool(access_control_request_method.strip())
+    )
+
+
+def environ_is_cors_preflight(environ: t.Mapping[str, t.Any]) -> bool:
+    """:func:`is_cors_preflight` for a WSGI environ (or Django's ``request.META``)."""
+    return is_cors_preflight(environ.get("REQUEST_METHOD", ""), environ.get("HTTP_ORIGIN"),
+                             environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"))
+
+
 def _environ_key(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
 
@@ -109,6 +135,10 @@ class PomeriumMiddleware:
     :param remote_user: the claim copied into ``REMOTE_USER`` (``"email"``, ``"sub"``,
         ...); None leaves ``REMOTE_USER`` alone.
     :param sender: the ``sender`` of the signals sent (default: this middleware).
+    :param cors_preflight: if True, CORS preflight requests (see
+        :func:`is_cors_preflight`) reach the app unverified, with no identity; for a
+        Pomerium route with ``cors_allow_preflight``, which forwards them without a
+        token. Every other request, ``OPTIONS`` included, is verified as usual.
     """
 
     def __init__(
@@ -121,6 +151,7 @@ class PomeriumMiddleware:
         header: str = "X-Pomerium-Jwt-Assertion",
         remote_user: str | None = "email",
         sender: object = None,
+        cors_preflight: bool = False,
     ) -> None:
         if not callable(getattr(verifier, "verify", None)):
             raise ConfigurationError("verifier must be a pomerium_wsgi.Verifier")
@@ -133,11 +164,21 @@ class PomeriumMiddleware:
         self.header = header
         self.remote_user = remote_user
         self.sender = self if sender is None else sender
+        self.cors_preflight = bool(cors_preflight)
         self._token_key = _environ_key(header)
 
     def is_exempt(self, path: str) -> bool:
         """True if *path* is served without verification."""
         return path_is_exempt(path, self.exempt)
+
+    def skips_verification(self, environ: t.Mapping[str, t.Any], path: str | None = None
+                           ) -> bool:
+        """True if the request is served unverified: an exempt *path* (default: the
+        environ's ``PATH_INFO``), or a CORS preflight when ``cors_preflight`` is on."""
+        if self.exempt and self.is_exempt(environ.get("PATH_INFO", "") if path is None
+                                          else path):
+            return True
+        return self.cors_preflight and environ_is_cors_preflight(environ)
 
     def authenticate(
         self, environ: WSGIEnvironment, *, sender: object = None
@@ -175,7 +216,7 @@ class PomeriumMiddleware:
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> t.Iterable[bytes]:
-        if self.exempt and self.is_exempt(environ.get("PATH_INFO", "")):
+        if self.skips_verification(environ):
             strip_claim_headers(environ)
             environ[IDENTITY_KEY] = None
             environ[ERROR_KEY] = None

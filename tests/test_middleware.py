@@ -62,7 +62,7 @@ def test_environ_holds_identity_object(pomerium: FakePomerium) -> None:
 ACCEPT_CASES = {
     "no-accept": (None, "text/plain; charset=utf-8"),
     "any": ("*/*", "text/plain; charset=utf-8"),
-    "html": ("text/html,application/xhtml+xml,*/*;q=0.8", "text/plain; charset=utf-8"),
+    "html": ("text/html,application/xhtml+xml,*/*;q=0.8", "text/html; charset=utf-8"),
     "json": ("application/json", "application/problem+json"),
     "problem-json": ("application/problem+json", "application/problem+json"),
     "json-preferred": ("application/json, text/plain;q=0.5", "application/problem+json"),
@@ -87,8 +87,10 @@ def test_rejection_format_follows_accept(accept: str | None, content_type: str,
         problem = json.loads(body)
         assert problem["status"] == 401 and problem["reason"] == "audience"
         assert problem["title"] == "Unauthorized" and problem["detail"]
+    elif content_type.startswith("text/html"):
+        assert "<code>audience</code>" in body and "through Pomerium" in body
     else:
-        assert "reason: audience" in body
+        assert "reason: audience" in body and "through Pomerium" in body
 
 
 @pytest.mark.parametrize(
@@ -242,3 +244,62 @@ def test_strip_claim_headers_is_public() -> None:
     environ = {"HTTP_X_POMERIUM_CLAIM_EMAIL": "x", "HTTP_HOST": "h"}
     strip_claim_headers(environ)
     assert environ == {"HTTP_HOST": "h"}
+
+
+PREFLIGHT = {"Origin": "https://web.example.com", "Access-Control-Request-Method": "POST"}
+
+PREFLIGHT_CASES = {
+    "preflight": ("OPTIONS", PREFLIGHT, True),
+    "preflight-with-request-headers": (
+        "OPTIONS", {**PREFLIGHT, "Access-Control-Request-Headers": "content-type"}, True),
+    "options-without-origin": ("OPTIONS", {"Access-Control-Request-Method": "POST"}, False),
+    "options-without-request-method": ("OPTIONS", {"Origin": "https://web.example.com"},
+                                       False),
+    "options-with-empty-origin": ("OPTIONS", {**PREFLIGHT, "Origin": " "}, False),
+    "plain-options": ("OPTIONS", {}, False),
+    "get-with-cors-headers": ("GET", PREFLIGHT, False),
+    "post-with-cors-headers": ("POST", PREFLIGHT, False),
+    "lower-case-options": ("options", PREFLIGHT, False),
+}
+
+
+@pytest.mark.parametrize(("method", "headers", "passes"), list(PREFLIGHT_CASES.values()),
+                         ids=list(PREFLIGHT_CASES))
+def test_cors_preflight_passes_unverified_only_when_enabled(
+    method: str, headers: dict[str, str], passes: bool, pomerium: FakePomerium
+) -> None:
+    forged = {"X-Pomerium-Claim-Email": "admin@example.com"}
+    enabled = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), cors_preflight=True))
+    response = enabled.open("/api/items", method=method, headers={**headers, **forged})
+    if passes:
+        assert response.status_code == 200
+        assert response.json == {"email": None, "error": None, "remote_user": None,
+                                 "claim_headers": []}
+    else:
+        assert response.status_code == 401
+    # Off by default: every request, preflight or not, is verified.
+    default = Client(PomeriumMiddleware(echo_app, pomerium.verifier()))
+    assert default.open("/api/items", method=method, headers=headers).status_code == 401
+
+
+def test_cors_preflight_with_a_token_still_has_no_identity(pomerium: FakePomerium) -> None:
+    client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), cors_preflight=True))
+    response = client.open("/", method="OPTIONS", headers={**PREFLIGHT, **pomerium.headers()})
+    assert response.status_code == 200 and response.json is not None
+    assert response.json["email"] is None and response.json["remote_user"] is None
+    # Other requests with the option on are verified as usual.
+    assert client.get("/", headers=pomerium.headers()).json["email"] == "user@example.com"
+
+
+@pytest.mark.parametrize(
+    ("method", "origin", "request_method", "expected"),
+    [("OPTIONS", "https://a.example", "GET", True), ("OPTIONS", None, "GET", False),
+     ("OPTIONS", "https://a.example", None, False), ("OPTIONS", "", "GET", False),
+     ("GET", "https://a.example", "GET", False)],
+    ids=["preflight", "no-origin", "no-request-method", "empty-origin", "not-options"],
+)
+def test_is_cors_preflight(method: str, origin: str | None, request_method: str | None,
+                           expected: bool) -> None:
+    from pomerium_wsgi.middleware import is_cors_preflight
+
+    assert is_cors_preflight(method, origin, request_method) is expected

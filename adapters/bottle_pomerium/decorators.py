@@ -102,7 +102,7 @@ def require_all_groups(*groups: str) -> RouteRequirement:
 
 
 def require_email(*emails: str) -> RouteRequirement:
-    """One of the email addresses (compared case-insensitively)."""
+    """One of the email addresses (ASCII case-insensitively; see the core's require_email)."""
     return RouteRequirement(authz.require_email(*emails))
 
 
@@ -113,5 +113,5 @@ def require_email_domain(*domains: str) -> RouteRequirement:
 
 def require_claim(name: str, *values_or_predicate: t.Any) -> RouteRequirement:
     """Claim *name* equal to one of the values, or meeting a single predicate, or (with
-    neither) present and truthy."""
+    neither) present and exactly true (a JSON boolean)."""
     return RouteRequirement(authz.require_claim(name, *values_or_predicate))

@@ -20,15 +20,19 @@ Install it on an app and every route of that app refuses requests without a vali
     installed on the parent does not verify the child's routes. As a safety net, the
     plugin adds a ``before_request`` hook to the app it is installed on (and to Bottle
     apps mounted below it) that, on every request, removes forged
-    ``X-Pomerium-Claim-*`` headers and refuses (401) any route whose ``pomerium=``
-    requirement no installed plugin would enforce. A ``pomerium=`` route on an app with
-    no plugin anywhere above or on it is not seen by any of this code: Bottle ignores
-    the unknown route option, so always install the plugin on that app (or use the
-    decorators, which fail closed on their own).
+    ``X-Pomerium-Claim-*`` headers; refuses (401) any route that no installed plugin
+    would verify, unless the route skips the plugin by name (a child app mounted or
+    merged without its own plugin fails closed, it is not served unverified); and
+    verifies a request that matches no route before Bottle answers 404 or 405, so an
+    anonymous client cannot map the app's routes. An app with no plugin anywhere above
+    or on it is not seen by any of this code, so install the plugin on every app (or use
+    the decorators, which fail closed on their own). A mounted WSGI app that is not a
+    Bottle app is served as it is: wrap it in :class:`~pomerium_wsgi.PomeriumMiddleware`.
 
 Refusals are raised as Bottle responses, so the app's ``@app.error(401)`` / ``(403)`` /
-``(503)`` handlers apply; without a handler the answer is the core's problem document
-(RFC 9457 JSON or plain text, by ``Accept``), which never contains the token.
+``(503)`` handlers apply; without a handler the answer is the core's refusal (an HTML page
+for browsers, RFC 9457 JSON for API clients, plain text otherwise), which never contains
+the token.
 """
 
 from __future__ import annotations
@@ -52,14 +56,15 @@ from pomerium_wsgi import (
     get_identity,
     strip_claim_headers,
 )
-from pomerium_wsgi.problem import problem
+from pomerium_wsgi.middleware import environ_is_cors_preflight
+from pomerium_wsgi.problem import render
 from pomerium_wsgi.signals import access_denied, send_safely
 
 #: The request header Pomerium puts the identity token in.
 DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 #: The route config key naming a route's requirement (``pomerium=require_group(...)``).
 CONFIG_KEY = "pomerium"
-#: The environ keys the core uses, and the prefix of the unsigned claim headers it removes.
+#: The environ keys the core uses.
 IDENTITY_KEY = "pomerium.identity"
 ERROR_KEY = "pomerium.error"
 
@@ -114,14 +119,7 @@ def _refuse(environ: dict[str, t.Any], status: int, reason: str, detail: str,
     raise a plain ``HTTPResponse`` with the core's problem document: Bottle's default
     error page is HTML and would not honour ``Accept``.
     """
-    captured: list[tuple[str, str]] = []
-
-    def start_response(status_line: str, headers: list[tuple[str, str]],
-                       exc_info: t.Any = None) -> t.Callable[[bytes], object]:
-        captured.extend(headers)
-        return lambda data: None
-
-    body = b"".join(problem(environ, start_response, status, reason, detail, extra))
+    _status_line, captured, body = render(environ, status, reason, detail, extra)
     dispatcher = environ.get("bottle.app")
     if isinstance(dispatcher, bottle.Bottle) and status in dispatcher.error_handler:
         # Keep the caching and authentication headers; the handler supplies the body.
@@ -151,6 +149,14 @@ def _skips_plugin(route: bottle.Route, plugin: PomeriumPlugin) -> bool:
     skiplist = route.skiplist
     return (True in skiplist or plugin.name in skiplist or plugin in skiplist
             or any(isinstance(entry, type) and isinstance(plugin, entry) for entry in skiplist))
+
+
+def _skips_verification(route: bottle.Route) -> bool:
+    """True if the route says it is served unverified: ``skip=`` names the plugin (by
+    name, class or an instance) or skips all plugins (``skip=True``)."""
+    return any(entry is True or entry == PomeriumPlugin.name or isinstance(entry, PomeriumPlugin)
+               or (isinstance(entry, type) and issubclass(entry, PomeriumPlugin))
+               for entry in route.skiplist)
 
 
 def check_route(route: bottle.Route, plugin: PomeriumPlugin | None = None) -> None:
@@ -194,12 +200,16 @@ def _mounted_bottle(route: bottle.Route) -> bottle.Bottle | None:
     return owner if isinstance(owner, bottle.Bottle) else None
 
 
-def guard(app: bottle.Bottle) -> None:
-    """Add the request guard to *app* (once): see :func:`_guard_request`."""
+def guard(app: bottle.Bottle, plugin: PomeriumPlugin | None = None) -> None:
+    """Add the request guard to *app* (once): see :func:`_guard_request`.
+
+    *plugin* verifies the requests that match no route (default: the one installed on
+    *app*; a mounted child gets its parent's).
+    """
     if app in _guarded:
         return
     _guarded.add(app)
-    hook = functools.partial(_guard_request, app)
+    hook = functools.partial(_guard_request, app, plugin)
     app.add_hook("before_request", hook)
     # Run first, so hooks the app registered before installing the plugin do not see
     # forged claim headers either. Bottle has no public "prepend" for before_request,
@@ -209,36 +219,46 @@ def guard(app: bottle.Bottle) -> None:
         hooks.insert(0, hooks.pop())
 
 
-def _guard_request(app: bottle.Bottle) -> None:
+def _guard_request(app: bottle.Bottle, parent_plugin: PomeriumPlugin | None) -> None:
     """Runs before every request *app* dispatches, including mounted and merged routes.
 
     Removes unsigned claim headers and resets the identity, so nothing that runs before
-    (or instead of) the plugin sees a forged identity; then refuses a route whose
-    ``pomerium=`` requirement is invalid or would not be enforced because no
-    PomeriumPlugin applies to it. Bottle runs this hook before it matches the route, so
-    the guard matches it itself; an unknown path is left for Bottle to answer 404.
+    (or instead of) the plugin sees a forged identity. Bottle runs this hook before it
+    matches the route, so the guard matches it itself: a request that matches no route
+    is verified (and refused, unless optional) before Bottle answers 404 or 405; a route
+    that no PomeriumPlugin verifies, or whose ``pomerium=`` requirement is invalid or
+    would not be enforced, is refused unless it skips the plugin by name.
     """
     environ = bottle.request.environ
     strip_claim_headers(environ)
     environ[IDENTITY_KEY] = None
     environ[ERROR_KEY] = None
+    plugin = next((p for p in app.plugins if isinstance(p, PomeriumPlugin)), parent_plugin)
     try:
         route, _args = app.router.match(environ)
     except bottle.HTTPError:
+        if plugin is None:
+            _refuse(environ, 401, "unenforced",
+                    "identity verification is not configured for this path", MissingToken())
+        if (not plugin.optional and not plugin.passes_unverified(environ)
+                and plugin._gate(app).authenticate(environ) is None):
+            refuse_unauthenticated(environ)
         return
     child = _mounted_bottle(route)
     if child is not None:  # a WSGI mount: the child dispatches, so guard it too
-        guard(child)
+        guard(child, plugin)
         return
+    if not any(isinstance(p, PomeriumPlugin) for p in route.all_plugins()):
+        if _skips_verification(route) and route.config.get(CONFIG_KEY) is None:
+            return
+        _refuse_unenforced(environ, route, "is verified by no PomeriumPlugin; install the "
+                           "plugin on the app that owns the route, or skip it by name")
     if route.config.get(CONFIG_KEY) is None:
         return
     try:
         check_route(route)
     except ConfigurationError as error:
         _refuse_unenforced(environ, route, str(error))
-    if not any(isinstance(p, PomeriumPlugin) for p in route.all_plugins()):
-        _refuse_unenforced(environ, route, "has pomerium= but no PomeriumPlugin applies "
-                           "to it; install the plugin on the app that owns the route")
 
 
 def enforce(requirement: Requirement, sender: object) -> Identity:
@@ -262,6 +282,10 @@ class PomeriumPlugin:
         with a ``pomerium=`` requirement, and the decorators, still answer 401.
     :param header: the request header carrying the token.
     :param remote_user: the claim copied into ``REMOTE_USER``; None leaves it alone.
+    :param cors_preflight: if True, CORS preflight requests (``OPTIONS`` with ``Origin``
+        and ``Access-Control-Request-Method``) reach the callbacks unverified, with no
+        identity and no route requirement checked, for a Pomerium route with
+        ``cors_allow_preflight``; every other request is verified.
 
     Per route: ``pomerium=<Requirement>`` adds an authorization check (403 when it
     fails); ``skip=["pomerium"]`` (or the class, or the instance) serves the route
@@ -274,9 +298,10 @@ class PomeriumPlugin:
 
     def __init__(self, verifier: Verifier | None = None, *, optional: bool = False,
                  header: str = DEFAULT_HEADER, remote_user: str | None = "email",
-                 **verifier_options: t.Any) -> None:
+                 cors_preflight: bool = False, **verifier_options: t.Any) -> None:
         self.verifier = verifier
         self.optional = bool(optional)
+        self.cors_preflight = bool(cors_preflight)
         self.header = header
         self.remote_user = remote_user
         self.verifier_options = verifier_options
@@ -312,6 +337,10 @@ class PomeriumPlugin:
                                   header=self.header, remote_user=self.remote_user,
                                   sender=app)
 
+    def passes_unverified(self, environ: t.Mapping[str, t.Any]) -> bool:
+        """True for a CORS preflight when ``cors_preflight`` is on."""
+        return self.cors_preflight and environ_is_cors_preflight(environ)
+
     def setup(self, app: bottle.Bottle) -> None:
         """Called by ``app.install``: check the settings and refuse a second plugin.
 
@@ -330,7 +359,7 @@ class PomeriumPlugin:
         self._gate(app)  # builds the verifier and validates header / remote_user
         for route in app.routes:
             check_route(route, self if route.app is app else None)
-        guard(app)
+        guard(app, self)
 
     def apply(self, callback: Callback, route: bottle.Route) -> Callback:
         """Wrap *callback*: verify, then check the route's ``pomerium=`` requirement."""
@@ -343,6 +372,9 @@ class PomeriumPlugin:
         @functools.wraps(callback)
         def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
             environ = bottle.request.environ
+            if self.passes_unverified(environ):
+                strip_claim_headers(environ)
+                return callback(*args, **kwargs)
             identity = gate.authenticate(environ)
             if identity is None:
                 if requirement is not None or not optional:

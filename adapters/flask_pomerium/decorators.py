@@ -47,8 +47,8 @@ from .extension import (
     EXTENSION_KEY,
     get_current_identity,
     get_verification_error,
-    is_static_endpoint,
 )
+from .gate import is_static_endpoint
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 V = t.TypeVar("V", bound=type[View])
@@ -215,7 +215,7 @@ def require_all_groups(*groups: str) -> ViewRequirement:
 
 
 def require_email(*emails: str) -> ViewRequirement:
-    """One of the email addresses (compared case-insensitively)."""
+    """One of the email addresses (ASCII case-insensitively; see the core's require_email)."""
     _strings("require_email", emails)
     return ViewRequirement(authz.require_email(*emails))
 
@@ -228,7 +228,8 @@ def require_email_domain(*domains: str) -> ViewRequirement:
 
 def require_claim(name: str, *values_or_predicate: t.Any) -> ViewRequirement:
     """Claim *name* equal to one of the values (any element, for a list claim); or a
-    single callable predicate over the value; or, with neither, present and truthy."""
+    single callable predicate over the value; or, with neither, present and exactly
+    true (a JSON boolean, not the string "true")."""
     _strings("require_claim", (name,))
     return ViewRequirement(authz.require_claim(name, *values_or_predicate))
 

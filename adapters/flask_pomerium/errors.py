@@ -8,23 +8,22 @@ like any other HTTP error, and the handler can read why from the exception:
 ``error.reason`` (the core's stable reason code), ``error.description`` (a message safe to
 show), and for a 403 ``error.requirement`` and ``error.identity``.
 
-Without a handler, the default body is an RFC 9457 problem document when the client
-prefers JSON, else a small HTML page; both name the reason, carry ``Cache-Control:
-no-store`` (the answer depends on credentials) and never contain the token.
+Without a handler, the default answer is the core's refusal (as in every adapter): an
+HTML page for browsers, an RFC 9457 problem document for API clients, plain text
+otherwise; each names the reason and what to do, carries ``Cache-Control: no-store`` (the
+answer depends on credentials) and never contains the token.
 """
 
 from __future__ import annotations
 
 import typing as t
-from html import escape
 
 from werkzeug.exceptions import Forbidden, HTTPException, ServiceUnavailable, Unauthorized
 
 from pomerium_wsgi import AccessDenied, Identity, MissingToken, Requirement, VerificationError
-from pomerium_wsgi.problem import problem, wants_json
+from pomerium_wsgi.problem import render
 
 if t.TYPE_CHECKING:  # pragma: no cover
-    from _typeshed import OptExcInfo
     from _typeshed.wsgi import WSGIEnvironment
 
 #: Seconds a client is asked to wait before retrying when the signing keys are unavailable.
@@ -53,43 +52,26 @@ class PomeriumHTTPException(HTTPException):
         """Headers specific to the status (``Retry-After`` for 503); none by default."""
         return []
 
-    def _problem(self, environ: WSGIEnvironment) -> tuple[bytes, list[tuple[str, str]]]:
-        """The core's problem document and headers, so every adapter answers alike."""
-        captured: list[tuple[str, str]] = []
+    def _render(self, environ: WSGIEnvironment | None) -> tuple[bytes, list[tuple[str, str]]]:
+        """The core's refusal (body and headers), so every adapter answers alike.
 
-        def start_response(status: str, headers: list[tuple[str, str]],
-                           exc_info: OptExcInfo | None = None, /) -> t.Callable[[bytes], object]:
-            captured.extend(headers)
-            return lambda data: None
-
+        The format is negotiated once per request (the core caches it in the environ),
+        however many times werkzeug asks for the body and the headers.
+        """
         assert self.code is not None
-        body = b"".join(problem(environ, start_response, self.code, self.reason,
-                                self.description or "", self.extra_headers()))
+        _status, headers, body = render({} if environ is None else environ, self.code,
+                                        self.reason, self.description or "",
+                                        self.extra_headers())
         # werkzeug's Response computes the length itself.
-        return body, [(k, v) for k, v in captured if k.lower() != "content-length"]
+        return body, [(k, v) for k, v in headers if k.lower() != "content-length"]
 
     def get_body(self, environ: WSGIEnvironment | None = None,
                  scope: dict[str, t.Any] | None = None) -> str:
-        if environ is not None and wants_json(environ):
-            return self._problem(environ)[0].decode("utf-8")
-        return (
-            "<!doctype html>\n"
-            "<html lang=en>\n"
-            f"<title>{self.code} {escape(self.name)}</title>\n"
-            f"<h1>{escape(self.name)}</h1>\n"
-            f"<p>{escape(self.description or '')}</p>\n"
-            f"<p>Reason: <code>{escape(self.reason)}</code></p>\n"
-        )
+        return self._render(environ)[0].decode("utf-8")
 
     def get_headers(self, environ: WSGIEnvironment | None = None,
                     scope: dict[str, t.Any] | None = None) -> list[tuple[str, str]]:
-        if environ is not None and wants_json(environ):
-            return self._problem(environ)[1]
-        headers = [("Content-Type", "text/html; charset=utf-8"),
-                   ("Cache-Control", "no-store"), ("Vary", "Accept"), *self.extra_headers()]
-        if self.code == 401:
-            headers.append(("WWW-Authenticate", 'Pomerium realm="pomerium"'))
-        return headers
+        return self._render(environ)[1]
 
 
 class PomeriumUnauthorized(PomeriumHTTPException, Unauthorized):

@@ -14,16 +14,19 @@ One :class:`Pomerium` object can serve any number of apps: it keeps nothing per 
 itself; each app's verifier and settings live in ``app.extensions["pomerium"]`` (a
 :class:`PomeriumState`), built from that app's config when ``init_app`` runs.
 
-Verification runs in a ``before_request`` hook placed ahead of the app's own hooks, using
-the core's :meth:`~pomerium_wsgi.PomeriumMiddleware.authenticate` (the app's WSGI callable
-is not wrapped). The identity is taken from the signed token only:
+Claim headers are removed around ``app.wsgi_app``, and the token verified (with the core's
+:meth:`~pomerium_wsgi.PomeriumMiddleware.authenticate`) at the start of
+``full_dispatch_request``, before ``request_started`` receivers, ``url_value_preprocessor``
+functions and hooks run (see :mod:`flask_pomerium.gate`); a ``before_request`` hook placed
+ahead of the app's own hooks then refuses, through the app's error handlers. The identity
+is taken from the signed token only:
 
 .. warning::
 
     Pomerium can also forward identity as plain ``X-Pomerium-Claim-*`` headers. Anyone
     who reaches the app without going through Pomerium can send those, so they are
-    removed from the request before any view or hook of the app sees it, on exempt paths
-    too. Read the identity from :data:`current_identity`.
+    removed from the request before any code of the app sees it, on exempt paths too.
+    Read the identity from :data:`current_identity`.
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ from flask import Flask, current_app, g, has_request_context, request
 from werkzeug.local import LocalProxy
 
 from pomerium_wsgi import (
-    ERROR_KEY,
-    IDENTITY_KEY,
     ConfigurationError,
     Identity,
     PomeriumMiddleware,
@@ -44,10 +45,16 @@ from pomerium_wsgi import (
     Verifier,
     get_error,
     get_identity,
-    strip_claim_headers,
 )
+from pomerium_wsgi.middleware import environ_is_cors_preflight
 
 from .errors import refusal_for
+from .gate import (
+    PomeriumWSGIGate,
+    forget_claim_headers,
+    is_static_endpoint,
+    options_requirement,
+)
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -72,6 +79,7 @@ DEFAULTS: dict[str, t.Any] = {
     "POMERIUM_EXEMPT_STATIC": False,
     "POMERIUM_HEADER": DEFAULT_HEADER,
     "POMERIUM_REMOTE_USER": "email",
+    "POMERIUM_CORS_PREFLIGHT": False,
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -215,6 +223,10 @@ class Pomerium:
         the request header carrying the token.
     ``POMERIUM_REMOTE_USER`` (``"email"``)
         the claim copied into ``REMOTE_USER``; None leaves it alone.
+    ``POMERIUM_CORS_PREFLIGHT`` (False)
+        True lets CORS preflight requests (``OPTIONS`` with ``Origin`` and
+        ``Access-Control-Request-Method``) through unverified, for a Pomerium route with
+        ``cors_allow_preflight``; every other request is verified.
     """
 
     def __init__(self, app: Flask | None = None, *, verifier: Verifier | None = None) -> None:
@@ -254,7 +266,8 @@ class Pomerium:
                 f"POMERIUM_REMOTE_USER must be a claim name or None, not {remote_user!r}"
             )
         gate = PomeriumMiddleware(_unused_app, verifier, optional=True, exempt=exempt,
-                                  header=header, remote_user=remote_user, sender=app)
+                                  header=header, remote_user=remote_user, sender=app,
+                                  cors_preflight=_boolean(app, "POMERIUM_CORS_PREFLIGHT"))
         app.extensions[EXTENSION_KEY] = PomeriumState(
             extension=self,
             verifier=verifier,
@@ -262,8 +275,16 @@ class Pomerium:
             exempt_static=_boolean(app, "POMERIUM_EXEMPT_STATIC"),
             gate=gate,
         )
-        # First of the app-wide hooks, so that no other hook runs before the identity is
-        # known (or the request refused).
+        # Verify before any of the app's code runs; refuse in the first app-wide hook, so
+        # that the app's error handlers answer and no other hook runs before.
+        app.wsgi_app = PomeriumWSGIGate(app.wsgi_app)  # type: ignore[method-assign]
+        dispatch = app.full_dispatch_request
+
+        def full_dispatch_request() -> t.Any:
+            _verify_in_context(app)
+            return dispatch()
+
+        app.full_dispatch_request = full_dispatch_request  # type: ignore[method-assign]
         app.before_request_funcs.setdefault(None, []).insert(0, _verify_request)
         app.teardown_request(_forget_request)
         app.jinja_env.globals["current_identity"] = current_identity
@@ -285,43 +306,46 @@ def get_state(app: Flask | None = None) -> PomeriumState:
     return state
 
 
-def is_static_endpoint(app: Flask, endpoint: str | None) -> bool:
-    """True if *endpoint* is the static file route of *app* or of one of its blueprints."""
-    if not endpoint:
-        return False
-    blueprint, _, name = endpoint.rpartition(".")
-    if name != "static":
-        return False
-    if not blueprint:
-        return app.has_static_folder
-    owner = app.blueprints.get(blueprint)
-    return owner is not None and owner.has_static_folder
+def _verify_in_context(app: Flask) -> RequestState:
+    """Verify the request (unless exempt) and record the outcome in ``g``.
 
-
-def _forget_claim_headers(environ: WSGIEnvironment) -> None:
-    """Remove ``X-Pomerium-Claim-*`` from a request that is not verified (exempt): they
-    are unsigned, and nothing may mistake them for an identity."""
-    strip_claim_headers(environ)
-    environ[IDENTITY_KEY] = None
-    environ[ERROR_KEY] = None
+    Runs first in ``full_dispatch_request``, inside the request context and before any
+    of the app's hooks and ``request_started`` receivers.
+    """
+    state = get_state(app)
+    environ = request.environ
+    if state.gate.skips_verification(environ, request.path) or (
+        state.exempt_static and is_static_endpoint(app, request.endpoint)
+    ):
+        forget_claim_headers(environ)
+        outcome = RequestState(None, None, exempt=True)
+    else:
+        identity = state.gate.authenticate(environ)  # sends the signals, sender=app
+        outcome = RequestState(identity, None if identity is not None else get_error(environ),
+                               exempt=False)
+    setattr(g, G_ATTRIBUTE, outcome)
+    return outcome
 
 
 def _verify_request() -> None:
-    """The ``before_request`` hook: verify, record in ``g``, refuse unless optional."""
+    """The ``before_request`` hook: refuse a request without identity unless optional;
+    guard Flask's automatic ``OPTIONS`` answer for guarded views."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     state = get_state(app)
-    environ = request.environ
-    if (state.gate.exempt and state.gate.is_exempt(request.path)) or (
-        state.exempt_static and is_static_endpoint(app, request.endpoint)
-    ):
-        _forget_claim_headers(environ)
-        setattr(g, G_ATTRIBUTE, RequestState(None, None, exempt=True))
-        return
-    identity = state.gate.authenticate(environ)  # sends the signals, sender=app
-    error = None if identity is not None else get_error(environ)
-    setattr(g, G_ATTRIBUTE, RequestState(identity, error, exempt=False))
-    if identity is None and not state.optional:
-        raise refusal_for(error)
+    outcome = _request_state()
+    if outcome is None:  # full_dispatch_request bypassed (test_request_context)
+        outcome = _verify_in_context(app)
+    if outcome.identity is None and not outcome.exempt and not state.optional:
+        raise refusal_for(outcome.error)
+    rule = request.url_rule
+    if (request.method == "OPTIONS" and rule is not None
+            and getattr(rule, "provide_automatic_options", False)
+            and not (state.gate.cors_preflight and environ_is_cors_preflight(request.environ))):
+        requirement = options_requirement(app.view_functions.get(rule.endpoint))
+        if requirement is not None:
+            from .decorators import enforce  # decorators imports this module
+
+            enforce(requirement)
 
 
 def _forget_request(exc: BaseException | None) -> None:

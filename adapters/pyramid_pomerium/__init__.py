@@ -2,14 +2,16 @@
 
 ``config.include("pyramid_pomerium")`` reads the ``pomerium.*`` settings and wires up
 :class:`PomeriumSecurityPolicy`, :func:`forbidden_view`, the ``pomerium_requirement=`` /
-``pomerium_groups=`` view options and the verifying tween. Signals from this adapter use
-the app's registry (``request.registry``, i.e. ``config.registry``) as ``sender``.
+``pomerium_groups=`` / ``pomerium_exempt=`` view options and the verifying tween. Signals
+from this adapter use the app's registry (``request.registry``, i.e. ``config.registry``)
+as ``sender``.
 """
 
 from .config import includeme, policy_from_settings, verifier_from_settings
 from .errors import ConfigurationError
 from .policy import PomeriumSecurityPolicy, principals_for
 from .views import (
+    exemption_view_deriver,
     forbidden_view,
     pomerium_tween_factory,
     problem_response,
@@ -20,6 +22,7 @@ from .views import (
 __all__ = [
     "ConfigurationError",
     "PomeriumSecurityPolicy",
+    "exemption_view_deriver",
     "forbidden_view",
     "includeme",
     "policy_from_settings",

@@ -19,7 +19,13 @@ from pomerium_wsgi import Verifier
 
 from .errors import ConfigurationError
 from .policy import DEFAULT_HEADER, PomeriumSecurityPolicy
-from .views import forbidden_view, optional_setting, requirement_view_deriver
+from .views import (
+    EXEMPTION_DERIVER_PLACE,
+    exemption_view_deriver,
+    flag_setting,
+    forbidden_view,
+    requirement_view_deriver,
+)
 
 PREFIX = "pomerium."
 #: Settings that build the Verifier (all but ``verifier`` may be strings).
@@ -126,23 +132,31 @@ def includeme(config: t.Any) -> None:
     ``pomerium.audience`` (required; one or more hosts), ``pomerium.issuer``,
     ``pomerium.jwks_url``, ``pomerium.jwks``, ``pomerium.algorithms``,
     ``pomerium.leeway``, ``pomerium.timeout``, ``pomerium.header``,
-    ``pomerium.exempt`` (path prefixes), ``pomerium.optional`` (default false) and
+    ``pomerium.exempt`` (path prefixes; in a traversal app, see
+    :func:`~pyramid_pomerium.views.exemption_view_deriver` for what a prefix exempts),
+    ``pomerium.optional`` (default false), ``pomerium.cors_preflight`` (default false:
+    true lets CORS preflight requests through unverified, for a Pomerium route with
+    ``cors_allow_preflight``) and
     ``pomerium.verifier`` (a ready Verifier, instead of the verifier settings; the way
     to give it a key cache: there is no ``pomerium.cache`` setting, and one is refused).
 
     Registers :class:`PomeriumSecurityPolicy`, the forbidden view that answers 401 vs
-    403, the ``pomerium_requirement=`` / ``pomerium_groups=`` view options, and a tween
+    403, the ``pomerium_requirement=`` / ``pomerium_groups=`` / ``pomerium_exempt=`` view
+    options, and a tween
     that removes ``X-Pomerium-Claim-*`` headers and, unless ``pomerium.optional`` is
     true, refuses every request without a verified identity outside the exempt paths.
     Raises :class:`ConfigurationError` at once for a missing audience or a bad setting.
     """
     settings = config.get_settings() or {}
     try:
-        optional_setting(settings)
+        flag_setting(settings, "optional")
+        flag_setting(settings, "cors_preflight")
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
     config.set_security_policy(policy_from_settings(settings))
     config.add_forbidden_view(forbidden_view)
     config.add_view_deriver(requirement_view_deriver, name="pomerium_requirement",
                             under="secured_view", over="owrapped_view")
+    config.add_view_deriver(exemption_view_deriver, name="pomerium_exempt",
+                            **EXEMPTION_DERIVER_PLACE)
     config.add_tween("pyramid_pomerium.views.pomerium_tween_factory", under=EXCVIEW)

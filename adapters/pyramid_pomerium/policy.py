@@ -28,12 +28,16 @@ from pyramid.authorization import ACLHelper, Authenticated, Everyone
 
 from pomerium_wsgi import ERROR_KEY, IDENTITY_KEY, Identity, PomeriumMiddleware, get_identity
 from pomerium_wsgi import ConfigurationError as CoreConfigurationError
+from pomerium_wsgi.authz import normalise_email
 from pomerium_wsgi.middleware import normalise_exempt, path_is_exempt
 
 from .errors import ConfigurationError
 
-#: environ key marking a request whose token this policy has already looked at.
+#: environ key marking a request whose token this policy has already looked at: True,
+#: or :data:`EXEMPTED` when an exempt path let it through unverified.
 CHECKED_KEY = "pyramid_pomerium.checked"
+#: The value of :data:`CHECKED_KEY` for a request an exempt path let through unverified.
+EXEMPTED = "exempted"
 
 DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 
@@ -47,9 +51,12 @@ def principals_for(identity: Identity | None) -> list[str]:
     """The ACL principals of *identity*.
 
     Always ``system.Everyone``; for a verified identity also ``system.Authenticated``,
-    ``user:<sub>``, ``email:<email>`` (lower-cased, because IdPs differ in how they case
-    addresses and an ACL entry must not silently miss) and ``group:<name>`` for each group
-    (as the IdP names it, case preserved).
+    ``user:<sub>``, ``email:<email>`` and ``group:<name>`` for each group (as the IdP
+    names it, case preserved). The address is normalised by
+    :func:`pomerium_wsgi.authz.normalise_email`: ASCII letters lower-cased (IdPs differ in
+    how they case addresses and an ACL entry must not silently miss), nothing else
+    folded (``str.lower()`` would turn the KELVIN SIGN into ``k`` and let
+    ``\u212aate@example.com`` in as ``kate@example.com``), an IDN domain as its A-label.
     """
     principals = [Everyone]
     if identity is None:
@@ -58,7 +65,7 @@ def principals_for(identity: Identity | None) -> list[str]:
     if identity.subject:
         principals.append(f"user:{identity.subject}")
     if identity.email:
-        principals.append(f"email:{identity.email.lower()}")
+        principals.append(f"email:{normalise_email(identity.email)}")
     principals.extend(f"group:{group}" for group in identity.groups if group)
     return principals
 
@@ -68,14 +75,18 @@ class PomeriumSecurityPolicy:
 
     :param verifier: a :class:`~pomerium_wsgi.Verifier` configured for this app.
     :param header: the request header carrying the token.
-    :param exempt: path prefixes never verified: their requests have no identity, so
+    :param exempt: path prefixes not verified: their requests have no identity, so
         views there must not need a permission (``"/healthz"`` matches ``/healthz`` and
         ``/healthz/...``, not ``/healthzz``; a path with ``.``/``..``/empty segments is
-        never exempt).
+        never exempt). With ``config.include("pyramid_pomerium")``, a prefix exempts only
+        views reached with an empty view name (URL dispatch routes, static views, and the
+        default view of traversal resources); a *named* view reached under it
+        (``/public/export``, ``/public/@@export``) is verified unless it is registered
+        with ``pomerium_exempt=True``.
 
     ACL principals (see :func:`principals_for`): ``system.Everyone``,
-    ``system.Authenticated``, ``user:<sub>``, ``email:<email>`` with the address
-    **lower-cased** (write ACL entries as ``email:ada@example.com``), and
+    ``system.Authenticated``, ``user:<sub>``, ``email:<email>`` with the address's
+    **ASCII letters lower-cased** (write ACL entries as ``email:ada@example.com``), and
     ``group:<name>`` with the group's case preserved.
 
     Signals ``identity_verified`` / ``verification_failed`` are sent once per verified
@@ -134,7 +145,20 @@ class PomeriumSecurityPolicy:
         environ[IDENTITY_KEY] = None
         environ[ERROR_KEY] = None
         if self.exempt and self.is_exempt(environ.get("PATH_INFO", "")):
+            environ[CHECKED_KEY] = EXEMPTED
             return None
+        return self._gate.authenticate(environ, sender=request.registry)
+
+    def verify_exempted(self, request: t.Any) -> Identity | None:
+        """Verify a request even though an exempt path let it through; once per request.
+
+        For a named view reached under an exempt prefix (see *exempt*): the path said
+        "public", the view did not.
+        """
+        environ = request.environ
+        if self.identity(request) is not None or environ.get(CHECKED_KEY) != EXEMPTED:
+            return get_identity(environ)
+        environ[CHECKED_KEY] = True
         return self._gate.authenticate(environ, sender=request.registry)
 
     def authenticated_userid(self, request: t.Any) -> str | None:

@@ -16,6 +16,7 @@ from pyramid.httpexceptions import HTTPForbidden
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.response import Response
 from pyramid.settings import falsey, truthy
+from pyramid.viewderivers import INGRESS
 
 from pomerium_wsgi import (
     Identity,
@@ -25,10 +26,12 @@ from pomerium_wsgi import (
     require_group,
     strip_claim_headers,
 )
-from pomerium_wsgi.problem import problem
+from pomerium_wsgi.middleware import environ_is_cors_preflight
+from pomerium_wsgi.problem import render
 from pomerium_wsgi.signals import access_denied, send_safely
 
 from .errors import ConfigurationError
+from .policy import CHECKED_KEY, EXEMPTED
 
 
 def request_identity(request: t.Any) -> Identity | None:
@@ -44,18 +47,10 @@ def problem_response(
     detail: str,
     extra_headers: t.Iterable[tuple[str, str]] = (),
 ) -> Response:
-    """The core's problem answer (JSON or text by ``Accept``) as a Pyramid response."""
-    captured: list[tuple[str, list[tuple[str, str]]]] = []
-
-    def start_response(status_line: str, headers: list[tuple[str, str]],
-                       exc_info: t.Any = None) -> t.Callable[[bytes], object]:
-        captured.append((status_line, headers))
-        return lambda data: None
-
-    body = b"".join(problem(request.environ, start_response, status, reason, detail,
-                            extra_headers))
-    status_line, headers = captured[0]
-    return Response(body=body, status=status_line, headerlist=list(headers))
+    """The core's refusal (HTML, problem+json or text by ``Accept``) as a Pyramid response."""
+    status_line, headers, body = render(request.environ, status, reason, detail,
+                                        extra_headers)
+    return Response(body=body, status=status_line, headerlist=headers)
 
 
 def _requirement_of(exc: t.Any) -> tuple[object, str]:
@@ -154,15 +149,58 @@ requirement_view_deriver.options = (  # type: ignore[attr-defined]
 )
 
 
+# -- view-level exemption: pomerium_exempt= -------------------------------------------
+
+def exemption_view_deriver(view: t.Any, info: t.Any) -> t.Any:
+    """Verify a *named* view reached under an exempt path, unless it opts in.
+
+    In a traversal app a path names a resource and, possibly, a view of it:
+    ``/public/export`` and ``/public/@@export`` are the view ``export`` of the resource
+    at ``/public``, and a view registered with ``name="export"`` for any context answers
+    them. A path prefix cannot tell "the public files" from "a view that happens to be
+    reachable below them", so an exempt prefix exempts only views reached with an empty
+    view name; a named view there is verified (and refused without identity, unless
+    ``pomerium.optional``) unless registered with ``pomerium_exempt=True``. Outside the
+    exempt prefixes the tween verifies every request before routing, so the option
+    opens nothing there.
+    """
+    if info.exception_only:
+        return view
+    opt_in = info.options.get("pomerium_exempt")
+    if opt_in is not None and not isinstance(opt_in, bool):
+        raise ConfigurationError("pomerium_exempt must be True or False")
+    if opt_in:
+        return view
+    optional = flag_setting(info.registry.settings or {}, "optional")
+
+    def pomerium_exempt_view(context: t.Any, request: t.Any) -> t.Any:
+        if (request.view_name and request.environ.get(CHECKED_KEY) == EXEMPTED
+                and getattr(request, "exception", None) is None):
+            verify = getattr(request.registry.queryUtility(ISecurityPolicy),
+                             "verify_exempted", None)
+            identity = verify(request) if verify is not None else None
+            if identity is None and not optional:
+                raise HTTPForbidden("a verified identity is required")
+        return view(context, request)
+
+    return pomerium_exempt_view
+
+
+exemption_view_deriver.options = ("pomerium_exempt",)  # type: ignore[attr-defined]
+#: Where :func:`exemption_view_deriver` goes: outside the permission check, so that a
+#: named view's permission is checked against the verified identity.
+EXEMPTION_DERIVER_PLACE = {"under": INGRESS, "over": "secured_view"}
+
+
 # -- the tween ---------------------------------------------------------------------
 
-def optional_setting(settings: t.Mapping[str, t.Any]) -> bool:
-    """``pomerium.optional`` as a bool (default False).
+def flag_setting(settings: t.Mapping[str, t.Any], name: str) -> bool:
+    """``pomerium.<name>`` as a bool (default False).
 
     Stricter than ``asbool``: a typo such as ``ture`` raises ValueError instead of
     quietly meaning false, so a mistake is seen at configuration time.
     """
-    value = settings.get("pomerium.optional")
+    value = settings.get(f"pomerium.{name}")
     if value is None:
         return False
     if isinstance(value, bool):
@@ -172,13 +210,19 @@ def optional_setting(settings: t.Mapping[str, t.Any]) -> bool:
         return True
     if not text or text in falsey:
         return False
-    raise ValueError(f"pomerium.optional must be true or false, not {value!r}")
+    raise ValueError(f"pomerium.{name} must be true or false, not {value!r}")
+
+
+def optional_setting(settings: t.Mapping[str, t.Any]) -> bool:
+    """``pomerium.optional`` as a bool (default False); see :func:`flag_setting`."""
+    return flag_setting(settings, "optional")
 
 
 def pomerium_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
                            ) -> t.Callable[[t.Any], t.Any]:
     """Remove ``X-Pomerium-Claim-*`` headers and verify every request outside the exempt
-    paths; unless ``pomerium.optional``, refuse one that has no verified identity.
+    paths; unless ``pomerium.optional``, refuse one that has no verified identity. With
+    ``pomerium.cors_preflight``, a CORS preflight passes unverified, with no identity.
 
     Refusing in a tween, before routing, means an unauthenticated client learns nothing
     about which URLs exist. The refusal is an ``HTTPForbidden`` raised under Pyramid's
@@ -186,14 +230,22 @@ def pomerium_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
     renders it.
     """
     optional = optional_setting(registry.settings or {})
+    cors_preflight = flag_setting(registry.settings or {}, "cors_preflight")
 
     def pomerium_tween(request: t.Any) -> t.Any:
         environ = request.environ
         strip_claim_headers(environ)
+        if cors_preflight and environ_is_cors_preflight(environ):
+            # Served unverified, with no identity: nothing will verify it later.
+            environ.update({CHECKED_KEY: True, "pomerium.identity": None,
+                            "pomerium.error": None})
+            return handler(request)
         policy = registry.queryUtility(ISecurityPolicy)
         is_exempt = getattr(policy, "is_exempt", None)
         exempt = is_exempt is not None and is_exempt(environ.get("PATH_INFO", ""))
-        if not exempt:
+        if exempt:
+            request_identity(request)  # records the request as exempted (no identity)
+        else:
             # Resolve the identity here in optional mode too (once per request: the
             # policy caches it), so identity_verified / verification_failed are sent
             # for every verified request, as the core middleware does, not only when a

@@ -677,6 +677,10 @@ def unprotected_child() -> bottle.Bottle:
     def open_route() -> str:
         return "child open"
 
+    @child.get("/public", skip=["pomerium"])
+    def public_route() -> str:
+        return "child public"
+
     return child
 
 
@@ -702,8 +706,10 @@ def test_requirement_on_child_without_plugin_fails_closed(pomerium: FakePomerium
         assert response.status_code == 401, attach
         assert "child admin" not in response.text
         assert "unenforced" in response.text
-    # Routes without a requirement are the child's business, as before.
-    assert client.get(f"{prefix}/open").text == "child open"
+    # A route no plugin verifies is refused too (fail closed), unless it skips the plugin.
+    response = client.get(f"{prefix}/open", headers=pomerium.headers())
+    assert response.status_code == 401 and "unenforced" in response.text
+    assert client.get(f"{prefix}/public").text == "child public"
 
 
 def test_requirement_with_skip_added_after_install_fails_closed(pomerium: FakePomerium
@@ -796,3 +802,78 @@ def test_forged_identity_in_environ_is_reset(pomerium: FakePomerium) -> None:
 def test_route_requirement_refuses_non_functions(target: t.Any) -> None:
     with pytest.raises(TypeError):
         require_group("admins")(target)
+
+
+# -- hardening: unmatched paths, CORS preflight, refusal pages, Accept -----------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "verified_status"),
+    [("GET", "/no-such-page", 404), ("POST", "/admin", 405), ("GET", "/admin/x", 404)],
+    ids=["unknown-path", "wrong-method", "below-a-route"],
+)
+def test_unmatched_requests_are_verified_before_404_or_405(
+    pomerium: FakePomerium, method: str, path: str, verified_status: int
+) -> None:
+    client = Client(make_app(pomerium))
+    response = client.open(path, method=method)
+    assert response.status_code == 401 and "missing" in response.text
+    assert "Allow" not in response.headers  # a 405 would list the route's methods
+    assert client.open(path, method=method, headers=pomerium.headers()).status_code \
+        == verified_status
+    # Optional mode lets anonymous requests reach routing, as for every route.
+    optional = Client(make_app(pomerium, optional=True))
+    assert optional.open(path, method=method).status_code == verified_status
+
+
+PREFLIGHT = {"Origin": "https://web.example.com", "Access-Control-Request-Method": "POST"}
+
+
+def test_cors_preflight_option(pomerium: FakePomerium) -> None:
+    def app_with(**options: t.Any) -> Client:
+        app = make_app(pomerium, **options)
+
+        @app.route("/api/items", method=["OPTIONS", "POST"],
+                   pomerium=require_group("admins"))
+        def items() -> str:
+            identity = current_identity()
+            claim = bottle.request.get_header("X-Pomerium-Claim-Email")
+            return f"{bottle.request.method} {identity and identity.email} {claim}"
+
+        return Client(app)
+
+    client = app_with(cors_preflight=True)
+    forged = {"X-Pomerium-Claim-Email": "admin@example.com"}
+    assert client.options("/api/items", headers={**PREFLIGHT, **forged}).text \
+        == "OPTIONS None None"
+    assert client.options("/api/items").status_code == 401  # not a preflight
+    assert client.post("/api/items", headers=PREFLIGHT).status_code == 401
+    assert client.post("/api/items", headers=pomerium.headers(groups=["admins"])).text \
+        == "POST user@example.com None"
+    # An unmatched preflight is Bottle's to answer, not a refusal.
+    assert client.options("/nothing", headers=PREFLIGHT).status_code in (404, 405)
+    # Off by default.
+    assert app_with().options("/api/items", headers=PREFLIGHT).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("text/html,application/xhtml+xml,*/*;q=0.8", "text/html; charset=utf-8"),
+     ("*/*", "text/plain; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("application/json, " * 11_000, "text/plain; charset=utf-8")],
+    ids=["browser", "any", "json", "200kb-json"],
+)
+def test_refusal_page_by_accept_parsed_once(
+    pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch, accept: str, content_type: str
+) -> None:
+    from pomerium_wsgi import problem
+
+    calls: list[str | None] = []
+    real = problem.preferred_format
+    monkeypatch.setattr(problem, "preferred_format",
+                        lambda value: calls.append(value) or real(value))
+    response = Client(make_app(pomerium)).get("/", headers={"Accept": accept})
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == content_type
+    assert "through Pomerium" in response.text and "missing" in response.text
+    assert len(calls) == 1

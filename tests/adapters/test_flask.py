@@ -1164,3 +1164,164 @@ def test_example_api(example_client: FlaskClient, pomerium: FakePomerium) -> Non
     staff = pomerium.headers("bob@example.com", ["staff"])
     assert example_client.get("/api/reports", headers=staff | JSON).status_code == 403
 
+
+
+# -- hardening: code that runs before the hooks, OPTIONS, CORS preflight, Accept -----------
+
+
+FORGED = {"X-Pomerium-Claim-Email": "admin@example.com"}
+
+
+@pytest.mark.parametrize("optional", [False, True], ids=["required", "optional"])
+def test_code_before_the_hooks_never_sees_forged_claims(pomerium: FakePomerium,
+                                                         optional: bool) -> None:
+    """request_started receivers and url_value_preprocessors run before before_request:
+    they see no forged claim header, and the verified identity when there is one."""
+    app = make_app(pomerium, {"POMERIUM_OPTIONAL": optional})
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    @app.url_value_preprocessor
+    def preprocess(endpoint: str | None, values: dict[str, t.Any] | None) -> None:
+        identity = get_current_identity()
+        seen.append(("url_value_preprocessor", request.headers.get("X-Pomerium-Claim-Email"),
+                     identity.email if identity else None))
+
+    def started(sender: Flask, **extra: t.Any) -> None:
+        identity = get_current_identity()
+        seen.append(("request_started", request.headers.get("X-Pomerium-Claim-Email"),
+                     identity.email if identity else None))
+
+    from flask import request_started
+
+    request_started.connect(started, app)
+    try:
+        client = app.test_client()
+        response = client.get("/", headers=FORGED)
+        assert response.status_code == (200 if optional else 401)
+        assert seen == [("request_started", None, None), ("url_value_preprocessor", None, None)]
+        seen.clear()
+        response = client.get("/", headers={**FORGED, **pomerium.headers("ada@example.com")})
+        assert response.status_code == 200
+        assert seen == [("request_started", None, "ada@example.com"),
+                        ("url_value_preprocessor", None, "ada@example.com")]
+    finally:
+        request_started.disconnect(started, app)
+
+
+class GuardedItems(MethodView):
+    @require_group("admins")
+    def get(self) -> t.Any:
+        return "items"
+
+    @require_group("editors")
+    def post(self) -> t.Any:
+        return "created"
+
+
+class HalfOpenItems(MethodView):
+    def get(self) -> t.Any:
+        return "items"
+
+    @require_group("editors")
+    def post(self) -> t.Any:
+        return "created"
+
+
+@pytest.mark.parametrize(
+    ("path", "groups", "status"),
+    [("/guarded", None, 401), ("/guarded", ["staff"], 403), ("/guarded", ["admins"], 200),
+     ("/view-class", None, 401), ("/view-class", ["staff"], 403),
+     ("/method-view", None, 401), ("/method-view", ["staff"], 403),
+     ("/method-view", ["editors"], 200), ("/half-open", None, 200), ("/open", None, 200)],
+    ids=["anonymous", "wrong-group", "right-group", "view-class-anonymous",
+         "view-class-wrong-group", "method-view-anonymous", "method-view-wrong-group",
+         "method-view-some-method", "method-view-with-an-open-method", "unguarded"],
+)
+def test_automatic_options_do_not_reveal_guarded_views(
+    pomerium: FakePomerium, path: str, groups: list[str] | None, status: int
+) -> None:
+    app = make_app(pomerium, {"POMERIUM_OPTIONAL": True})
+
+    @app.route("/guarded", methods=["GET", "DELETE"])
+    @require_group("admins")
+    def guarded() -> t.Any:
+        return "secret"
+
+    @app.get("/open")
+    def open_view() -> t.Any:
+        return "open"
+
+    @require_group("admins")
+    class Report(View):
+        def dispatch_request(self) -> t.Any:
+            return "report"
+
+    app.add_url_rule("/view-class", view_func=Report.as_view("report"))
+    app.add_url_rule("/method-view", view_func=GuardedItems.as_view("items"))
+    app.add_url_rule("/half-open", view_func=HalfOpenItems.as_view("half"))
+    headers = {} if groups is None else pomerium.headers(groups=groups)
+    response = app.test_client().options(path, headers=headers)
+    assert response.status_code == status
+    assert ("Allow" in response.headers) is (status == 200)
+
+
+PREFLIGHT = {"Origin": "https://web.example.com", "Access-Control-Request-Method": "POST"}
+
+
+@pytest.mark.parametrize("setting", [True, "true"], ids=["bool", "string"])
+def test_cors_preflight_setting(pomerium: FakePomerium, setting: object) -> None:
+    app = make_app(pomerium, {"POMERIUM_CORS_PREFLIGHT": setting})
+    seen: list[object] = []
+
+    @app.after_request
+    def cors(response: t.Any) -> t.Any:
+        seen.append((request.method, get_current_identity(),
+                     request.headers.get("X-Pomerium-Claim-Email")))
+        response.headers["Access-Control-Allow-Origin"] = "https://web.example.com"
+        return response
+
+    @app.post("/api/items")
+    @require_group("admins")
+    def create() -> t.Any:
+        return "created"
+
+    client = app.test_client()
+    response = client.options("/api/items", headers={**PREFLIGHT, **FORGED})
+    assert response.status_code == 200 and "POST" in response.headers["Allow"]
+    assert response.headers["Access-Control-Allow-Origin"] == "https://web.example.com"
+    assert seen == [("OPTIONS", None, None)]
+    # Not a preflight: verified as usual.
+    assert client.options("/api/items").status_code == 401
+    assert client.post("/api/items", headers=PREFLIGHT).status_code == 401
+    # Off by default.
+    assert make_app(pomerium).test_client().options("/", headers=PREFLIGHT).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [(HTML["Accept"], "text/html; charset=utf-8"), ("*/*", "text/plain; charset=utf-8"),
+     (None, "text/plain; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("application/json, " * 11_000, "text/plain; charset=utf-8")],
+    ids=["browser", "any", "none", "json", "200kb-json"],
+)
+def test_refusal_reads_accept_once_and_boundedly(
+    pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch, accept: str | None,
+    content_type: str
+) -> None:
+    from pomerium_wsgi import problem
+
+    calls: list[str | None] = []
+    parsed: list[str] = []
+    real_format, real_quality = problem.preferred_format, problem._quality
+    monkeypatch.setattr(problem, "preferred_format",
+                        lambda value: calls.append(value) or real_format(value))
+    monkeypatch.setattr(problem, "_quality", lambda params: parsed.append(params)
+                        or real_quality(params))
+    response = make_app(pomerium).test_client().get(
+        "/", headers={} if accept is None else {"Accept": accept})
+    assert response.status_code == 401 and response.content_type == content_type
+    assert len(calls) == 1  # once per request, however often werkzeug asks
+    if accept is not None and len(accept) > problem.MAX_ACCEPT_LENGTH:
+        assert parsed == []
+    body = response.get_data(as_text=True)
+    assert "through Pomerium" in body and "missing" in body

@@ -7,6 +7,7 @@ JWKS as JSON text (``pomerium.jwks``) unless a test needs a JWKS URL.
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
 import typing as t
 
@@ -28,6 +29,7 @@ from pomerium_wsgi import (
     Verifier,
     get_error,
     get_identity,
+    problem,
     require_email_domain,
 )
 from pomerium_wsgi.signals import access_denied, identity_verified, verification_failed
@@ -52,6 +54,7 @@ class Root:
         (Allow, Authenticated, "view"),
         (Allow, "group:admins", "admin"),
         (Allow, "email:ada@example.com", "edit"),
+        (Allow, "email:kate@example.com", "edit"),
         (Allow, f"user:{SUB}", "own"),
         (Allow, Everyone, "browse"),
         DENY_ALL,
@@ -202,6 +205,8 @@ def test_principals_without_email(pomerium: FakePomerium) -> None:
         ("/edit", "ADA@Example.com", [], "u-9", 200),
         ("/edit", "ada@example.org", [], "u-9", 403),
         ("/edit", "eve.ada@example.com", [], "u-9", 403),
+        ("/edit", "KATE@example.com", [], "u-9", 200),
+        ("/edit", "\u212aate@example.com", [], "u-9", 403),
         ("/own", "bob@example.com", [], SUB, 200),
         ("/own", "bob@example.com", [], "u-1234", 403),
         ("/browse", "bob@example.com", [], "u-9", 200),
@@ -209,7 +214,8 @@ def test_principals_without_email(pomerium: FakePomerium) -> None:
     ids=[
         "authenticated-view", "group-allowed", "group-missing", "group-is-case-sensitive",
         "group-prefix-is-not-membership", "email-allowed", "email-any-case",
-        "email-other-domain", "email-suffix-is-not-match", "user-allowed",
+        "email-other-domain", "email-suffix-is-not-match",
+        "email-ascii-case-folds", "email-kelvin-sign-is-not-k", "user-allowed",
         "user-prefix-is-not-match", "everyone",
     ],
 )
@@ -247,7 +253,8 @@ def test_no_token_is_401_problem_json(app: TestApp) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["WWW-Authenticate"] == 'Pomerium realm="pomerium"'
     assert response.json == {"type": "about:blank", "title": "Unauthorized", "status": 401,
-                             "detail": "no identity token in the request", "reason": "missing"}
+                             "detail": "no identity token in the request", "reason": "missing",
+                             "hint": problem.ADVICE[401]}
 
 
 def test_lacking_permission_is_403_problem_json(app: TestApp, pomerium: FakePomerium) -> None:
@@ -287,7 +294,8 @@ def test_refusal_is_text_by_default(app: TestApp, pomerium: FakePomerium) -> Non
     response = app.get("/admin", status=401)
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert response.text == (
-        "401 Unauthorized: no identity token in the request (reason: missing)\n")
+        "401 Unauthorized: no identity token in the request (reason: missing)\n"
+        f"\n{problem.ADVICE[401]}\n")
     response = app.get("/admin", headers=pomerium.headers(), status=403)
     assert "access requires the permission 'admin'" in response.text
 
@@ -875,3 +883,142 @@ def test_optional_mode_sends_signals_without_reading_identity(pomerium: FakePome
         app.get("/healthz", headers=pomerium.headers("bob@example.com"))
     assert events == [("verified", "ada@example.com"), ("failed", "malformed"),
                       ("failed", "missing")]
+
+
+# -- a path prefix and named views (traversal) -----------------------------------------------
+
+
+class PublicFolder:
+    """``/public``: a traversal folder whose own page is meant to be public."""
+
+    __name__ = "public"
+    __acl__: t.ClassVar[list[t.Any]] = [(Allow, "group:admins", "admin"), DENY_ALL]
+
+    def __getitem__(self, name: str) -> t.Any:
+        raise KeyError(name)  # no children: "export" below it is a view name
+
+
+class PublicRoot:
+    __acl__: t.ClassVar[list[t.Any]] = [(Allow, Authenticated, "view"), DENY_ALL]
+
+    def __init__(self, request: t.Any) -> None:
+        self.children = {"public": PublicFolder()}
+
+    def __getitem__(self, name: str) -> t.Any:
+        return self.children[name]
+
+
+def public_folder_app(pomerium: FakePomerium, *, opt_in: bool = False,
+                      **extra: str) -> TestApp:
+    """``pomerium.exempt = /public`` over a traversal folder, and a named view
+    ``export`` registered for any context with no permission (the case that leaked)."""
+    config = Configurator(settings=settings_for(pomerium, exempt="/public", **extra),
+                          root_factory=PublicRoot)
+    config.include("pyramid_pomerium")
+    config.add_view(text("folder page"), context=PublicFolder)
+    config.add_view(text("exported"), name="export",
+                    **({"pomerium_exempt": True} if opt_in else {}))
+    config.add_view(text("admin view"), name="manage", context=PublicFolder,
+                    permission="admin")
+    return TestApp(config.make_wsgi_app())
+
+
+@pytest.mark.parametrize("path", ["/public/export", "/public/@@export", "/export"],
+                         ids=["view-name", "at-at-view-name", "outside-the-prefix"])
+def test_exempt_prefix_does_not_open_named_views(pomerium: FakePomerium, path: str) -> None:
+    app = public_folder_app(pomerium)
+    response = app.get(path, headers=JSON, status=401)
+    assert response.json["reason"] == "missing" and "exported" not in response.text
+    # With a token the view is served as usual.
+    assert app.get(path, headers=pomerium.headers()).text == "exported"
+
+
+def test_exempt_prefix_still_opens_the_resource_itself(pomerium: FakePomerium) -> None:
+    app = public_folder_app(pomerium)
+    assert app.get("/public").text == "folder page"
+    assert app.get("/public/", headers={"X-Pomerium-Claim-Email": "a@b.c"}).text == "folder page"
+
+
+@pytest.mark.parametrize(("path", "status"),
+                         [("/public/export", 200), ("/public/@@export", 200), ("/export", 401)],
+                         ids=["view-name", "at-at-view-name", "outside-the-prefix"])
+def test_pomerium_exempt_view_opts_in_under_the_prefix(pomerium: FakePomerium, path: str,
+                                                       status: int) -> None:
+    app = public_folder_app(pomerium, opt_in=True)
+    response = app.get(path, status=status)
+    assert ("exported" in response.text) is (status == 200)
+
+
+def test_named_view_under_the_prefix_checks_its_permission_with_the_token(
+    pomerium: FakePomerium
+) -> None:
+    app = public_folder_app(pomerium)
+    assert app.get("/public/manage", headers=JSON, status=401).json["reason"] == "missing"
+    app.get("/public/manage", headers=pomerium.headers(groups=["staff"]), status=403)
+    assert app.get("/public/manage", headers=pomerium.headers(groups=["admins"])).text \
+        == "admin view"
+
+
+def test_named_view_under_the_prefix_in_optional_mode(pomerium: FakePomerium) -> None:
+    app = public_folder_app(pomerium, optional="true")
+    assert app.get("/public/export").text == "exported"
+    assert app.get("/public/manage", headers=pomerium.headers(groups=["admins"])).text \
+        == "admin view"
+
+
+def test_pomerium_exempt_must_be_a_bool(pomerium: FakePomerium) -> None:
+    config = Configurator(settings=settings_for(pomerium))
+    config.include("pyramid_pomerium")
+    with pytest.raises(PyramidConfigurationError, match="pomerium_exempt"):
+        config.add_view(text("x"), name="x", pomerium_exempt="yes")
+        config.commit()
+
+
+# -- CORS preflight, refusal pages, Accept ---------------------------------------------------
+
+
+PREFLIGHT = {"Origin": "https://web.example.com", "Access-Control-Request-Method": "POST"}
+
+
+def test_cors_preflight_setting(pomerium: FakePomerium) -> None:
+    app = make_app(pomerium, cors_preflight="true")
+    forged = {"X-Pomerium-Claim-Email": "admin@example.com"}
+    response = app.options("/whoami", headers={**PREFLIGHT, **forged})
+    assert response.json["email"] is None and response.json["claim_header"] is None
+    assert response.json["principals"] == [Everyone] and response.json["error"] is None
+    app.options("/whoami", status=401)  # not a preflight
+    app.post("/whoami", headers=PREFLIGHT, status=401)
+    assert app.get("/whoami", headers=pomerium.headers()).json["email"] == "user@example.com"
+    make_app(pomerium).options("/whoami", headers=PREFLIGHT, status=401)  # off by default
+    with pytest.raises(PyramidConfigurationError, match="cors_preflight"):
+        make_app(pomerium, cors_preflight="sometimes")
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("text/html,application/xhtml+xml,*/*;q=0.8", "text/html; charset=utf-8"),
+     ("*/*", "text/plain; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("application/json, " * 11_000, "text/plain; charset=utf-8")],
+    ids=["browser", "any", "json", "200kb-json"],
+)
+def test_refusal_page_by_accept_parsed_once(
+    app: TestApp, monkeypatch: pytest.MonkeyPatch, accept: str, content_type: str
+) -> None:
+    calls: list[str | None] = []
+    real = problem.preferred_format
+    monkeypatch.setattr(problem, "preferred_format",
+                        lambda value: calls.append(value) or real(value))
+    response = app.get("/admin", headers={"Accept": accept}, status=401)
+    assert response.headers["Content-Type"] == content_type
+    assert "through Pomerium" in response.text and "missing" in response.text
+    assert len(calls) == 1
+
+
+def test_static_view_under_an_exempt_prefix_stays_open(pomerium: FakePomerium,
+                                                       tmp_path: pathlib.Path) -> None:
+    (tmp_path / "a.txt").write_text("static file")
+    config = Configurator(settings=settings_for(pomerium, exempt="/static"))
+    config.include("pyramid_pomerium")
+    config.add_static_view("static", str(tmp_path))
+    app = TestApp(config.make_wsgi_app())
+    assert app.get("/static/a.txt").text == "static file"
