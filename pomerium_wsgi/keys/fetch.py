@@ -166,8 +166,12 @@ class HTTPFetcher:
     def __call__(self, etag: str | None) -> Response:
         """:meth:`get` within ``timeout`` overall, whatever the server does."""
         previous = self._thread
-        if previous is not None and previous.is_alive():
-            raise JWKSError("the previous fetch has not finished yet")
+        if previous is not None:
+            # An abandoned fetch stops at its own deadline, give or take one read: let
+            # it finish rather than refuse a fetch that follows it closely.
+            previous.join(min(0.25, self.timeout))
+            if previous.is_alive():
+                raise JWKSError("the previous fetch has not finished yet")
         outcome: list[Response | BaseException] = []
 
         def run() -> None:
