@@ -374,6 +374,82 @@ def test_unknown_kid_cooldown_is_shared_by_the_fleet(
     assert fetcher.requests == 2  # a's marker still holds (30 s)
 
 
+def test_expired_worker_adopts_the_fleets_document_then_looks_up_a_kid_missing_from_it(
+        key: SigningKey, fetcher: FakeFetcher, clock: Clock) -> None:
+    shared = SimpleCache()
+    a, b = source(fetcher, clock, cache=shared), source(fetcher, clock, cache=shared)
+    a.get(key.kid), b.get(key.kid)
+    clock.advance(60)
+    a.get(key.kid)  # a revalidates and shares the answer
+    new = SigningKey("ES256")
+    fetcher.published.insert(0, new)
+    assert b.get(new.kid) and fetcher.requests == 3  # adopted a's entry, then refetched
+    assert b.key_ids == (new.kid, key.kid)
+
+
+def test_a_fresh_worker_adopts_a_newer_entry_then_still_looks_up_a_missing_kid(
+        key: SigningKey, fetcher: FakeFetcher, clock: Clock) -> None:
+    shared = SimpleCache()
+    a, b = source(fetcher, clock, cache=shared), source(fetcher, clock, cache=shared)
+    b.get(key.kid)
+    clock.advance(10)
+    a.refresh()  # a newer entry (same keys) in the store
+    new = SigningKey("ES256")
+    fetcher.published.insert(0, new)
+    assert b.get(new.kid) and fetcher.requests == 3
+
+
+def test_expired_worker_within_its_cooldown_adopts_but_does_not_refetch(
+        key: SigningKey, fetcher: FakeFetcher, clock: Clock) -> None:
+    shared = SimpleCache()
+    a, b = source(fetcher, clock, cache=shared), source(fetcher, clock, cache=shared)
+    a.get(key.kid), b.get(key.kid)
+    clock.advance(50)
+    fetcher.fail = ConnectionResetError()
+    with pytest.raises(UnknownKey):
+        b.get("forged")  # b's lookup fails: its cooldown still runs to 80 s
+    fetcher.fail = None
+    clock.advance(10)
+    a.get(key.kid)  # a revalidates at 60 s and shares the answer
+    assert fetcher.requests == 3
+    with pytest.raises(UnknownKey):
+        b.get("forged-2")  # b adopts a's entry; the kid waits for b's cooldown
+    assert fetcher.requests == 3 and b._state is not None
+    assert b._state.expires_at == clock.now + 60
+
+
+def test_an_entry_stored_as_bytes_is_read(key: SigningKey, fetcher: FakeFetcher,
+                                          clock: Clock) -> None:
+    shared = SimpleCache()
+    a = source(fetcher, clock, cache=shared)
+    a.get(key.kid)
+    shared.set(a.cache_key, shared.get(a.cache_key).encode())  # as Redis returns it
+    b = source(fetcher, clock, cache=shared)
+    assert b.get(key.kid) and fetcher.requests == 1
+
+
+class DownCache(SimpleCache):  # type: ignore[misc]
+    """An in-process cache whose every call fails, like a Redis that is down."""
+
+    def get(self, key: str) -> t.Any:
+        raise ConnectionError("down")
+
+    set = add = delete = get  # type: ignore[assignment]
+
+
+def test_a_store_that_is_down_leaves_each_worker_on_its_own(
+        key: SigningKey, fetcher: FakeFetcher, clock: Clock, signals: t.Any,
+        caplog: pytest.LogCaptureFixture) -> None:
+    keys = source(fetcher, clock, cache=DownCache())
+    with caplog.at_level(logging.WARNING, "pomerium_wsgi.keys"):
+        assert keys.get(key.kid)
+        clock.advance(60)
+        assert keys.get(key.kid)  # claims and releases fail too: fetched anyway
+    assert fetcher.requests == 2
+    assert "cache read failed" in caplog.text and "cache write failed" in caplog.text
+    assert any(isinstance(s["error"], ConnectionError) for s in signals["failed"])
+
+
 MARKERS = {
     "far-future": lambda now: repr(now + 10**9),
     "infinite": lambda now: "inf",
