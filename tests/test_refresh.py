@@ -8,6 +8,7 @@ stepped through by hand. The real-server behaviour is in test_keys.py and integr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import typing as t
@@ -575,6 +576,27 @@ def test_no_fetch_is_scoped_to_its_block(key: SigningKey, fetcher: FakeFetcher,
     with pytest.raises(FetchRequired), no_fetch():
         keys.get(key.kid)
     assert keys.get(key.kid) and fetcher.requests == 1
+
+
+def test_no_fetch_pattern_for_an_event_loop(key: SigningKey, fetcher: FakeFetcher,
+                                            clock: Clock) -> None:
+    """How an ASGI middleware uses it: inline first, a worker thread when told to."""
+    keys = source(fetcher, clock)
+    inline: list[bool] = []
+
+    async def lookup() -> str:
+        try:
+            with no_fetch():
+                found = keys.get(key.kid)
+            inline.append(True)
+        except FetchRequired:
+            inline.append(False)
+            found = await asyncio.to_thread(keys.get, key.kid)  # outside the block
+        return found.kid
+
+    assert asyncio.run(lookup()) == key.kid
+    assert asyncio.run(lookup()) == key.kid
+    assert inline == [False, True] and fetcher.requests == 1
 
 
 def test_verifier_lets_fetch_required_through(key: SigningKey, fetcher: FakeFetcher,

@@ -54,7 +54,8 @@ def no_fetch() -> t.Iterator[None]:
     A lookup that would have to raises :class:`~pomerium_wsgi.errors.FetchRequired`
     (a ``KeysUnavailable``); everything else behaves as outside. Built for event loops:
     verify inline under ``no_fetch()``, and on ``FetchRequired`` verify again in a
-    worker thread. A context variable, so each task and thread has its own setting.
+    worker thread. A context variable, so each task has its own setting; leave the
+    block before handing the retry over (``asyncio.to_thread`` copies the context).
     """
     token = _no_fetch.set(True)
     try:
