@@ -475,6 +475,20 @@ def test_a_bad_or_abandoned_marker_never_stops_rotation(
     assert float(shared.get(keys.cache_key + ":kid")) == clock.now + 30
 
 
+@pytest.mark.parametrize("ahead, respected", [(4, True), (6, False)],
+                         ids=["clock-4s-ahead-respected", "6s-past-any-hold-taken-over"])
+def test_a_marker_from_a_clock_slightly_ahead_is_respected(
+        ahead: float, respected: bool, key: SigningKey, fetcher: FakeFetcher,
+        clock: Clock) -> None:
+    shared = SimpleCache()
+    keys = source(fetcher, clock, cache=shared)
+    keys.get(key.kid)
+    shared.set(keys.cache_key + ":kid", repr(clock.now + 30 + ahead))
+    with pytest.raises(UnknownKey):
+        keys.get("unknown")
+    assert fetcher.requests == (1 if respected else 2)
+
+
 def test_a_bad_refresh_marker_does_not_make_a_cold_worker_wait(
         key: SigningKey, fetcher: FakeFetcher, clock: Clock) -> None:
     shared, sleeper = SimpleCache(), Sleeper()

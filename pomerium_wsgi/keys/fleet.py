@@ -25,6 +25,9 @@ from .stores import SharedStore
 
 log = logging.getLogger("pomerium_wsgi.keys")
 
+#: How far another host's clock may run ahead before its marker counts as impossible.
+CLOCK_SLACK = 5.0
+
 
 class Entry(t.NamedTuple):
     """A JWKS document as shared between workers."""
@@ -77,7 +80,7 @@ def claim(store: SharedStore, key: str, now: float, hold: float) -> bool:
         if store.add(key, repr(deadline), ttl):
             return True
         held_until = _as_number(store.get(key))
-        if held_until is not None and now < held_until <= deadline + 1.0:
+        if held_until is not None and now < held_until <= deadline + CLOCK_SLACK:
             return False
         store.set(key, repr(deadline), ttl)  # passed, garbage or impossible: taken over
     except Exception:  # store down: fetch ourselves
