@@ -33,10 +33,10 @@ How each category reaches the library
 Deviations, justified case by case
 ----------------------------------
 
-``SIGNATURE_DEVIATIONS`` / ``JWS_DEVIATIONS`` / ``JWK_DEVIATIONS`` list every vector whose outcome differs from its
-label, with the refusal the library gives and why that is right. The tests assert the
-set of mismatches equals these lists exactly: a new mismatch, or a listed one that stops
-happening, fails. ``acceptable`` vectors match either outcome.
+``SIGNATURE_DEVIATIONS`` / ``JWS_DEVIATIONS`` / ``JWK_DEVIATIONS`` list every vector
+whose outcome differs from its label, with the refusal the library gives and why that is
+right. The tests assert the set of mismatches equals these lists exactly: a new mismatch,
+or a listed one that stops happening, fails. ``acceptable`` vectors match either outcome.
 
 * Algorithms outside ``("ES256", "RS256")`` (HS*, RS384, RS512, PS*, ES512): Pomerium
   signs with ES256 or RS256 only, and accepting nothing else is the library's main
