@@ -3,6 +3,7 @@
 * :mod:`.keyset`: key objects and parsing (JWKS, PEM), static keys;
 * :mod:`.fetch`: one JWKS document over HTTP, bounded in time and size;
 * :mod:`.stores`: the cache shared by workers, read as text, never unpickled;
+* :mod:`.fleet`: what workers write to it (the JWKS entry, "refreshing" markers);
 * :mod:`.refresh`: :class:`RemoteJWKS`, the policy of when to fetch and what to keep.
 
 Keys come only from configuration: a static JWKS / PEM, or the JWKS URL the operator
