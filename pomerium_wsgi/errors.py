@@ -123,6 +123,17 @@ class KeysUnavailable(VerificationError):
     default_message = "the signing keys are unavailable"
 
 
+class FetchRequired(KeysUnavailable):
+    """Raised only inside :func:`pomerium_wsgi.keys.no_fetch`, when the key lookup would
+    have to go to the network (or wait for another thread that does); never reaches an app.
+
+    An event loop verifies inline under ``no_fetch()`` and, on this error, verifies the
+    same token again on a worker thread, so the loop never blocks on a JWKS fetch.
+    """
+
+    default_message = "the signing keys must be fetched first"
+
+
 class AccessDenied(PomeriumError):
     """A verified identity does not meet an authorization requirement (HTTP 403)."""
 

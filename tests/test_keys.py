@@ -99,6 +99,43 @@ def test_unusable_keys_are_skipped_with_a_log_line(make: t.Callable[[], t.Any],
     assert caplog.records
 
 
+def _int_b64(n: int) -> str:
+    return b64(n.to_bytes((n.bit_length() + 7) // 8))
+
+
+RSA_EXPONENTS = {
+    "e-3": (3, "outside"),
+    "e-2^16": (2**16, "outside"),
+    "e-even": (2**16 + 2, "even"),
+    "e-2^256+1": (2**256 + 1, "outside"),
+    "e-about-2^2040": (2**2040 + 1, "outside"),
+    "e-2^256": (2**256, "outside"),
+}
+
+
+@pytest.mark.parametrize("exponent, why", list(RSA_EXPONENTS.values()), ids=list(RSA_EXPONENTS))
+def test_rsa_key_with_an_unsafe_exponent_is_skipped_with_the_reason(
+        exponent: int, why: str, caplog: pytest.LogCaptureFixture) -> None:
+    bad = {**_rsa(), "e": _int_b64(exponent), "kid": "bad"}
+    with caplog.at_level(logging.WARNING, "pomerium_wsgi.keys"):
+        keys = parse_jwks({"keys": [bad, {**_ec(), "kid": "good"}]})
+    assert list(keys) == ["good"]
+    assert "RSA exponent" in caplog.text and why in caplog.text
+
+
+@pytest.mark.parametrize("exponent", [2**16 + 1, 2**256 - 1], ids=["65537", "2^256-1"])
+def test_rsa_exponents_inside_the_bounds_are_accepted(exponent: int) -> None:
+    keys = parse_jwks({"keys": [{**_rsa(), "e": _int_b64(exponent), "kid": "r"}]})
+    assert keys["r"].algorithm == "RS256"
+
+
+def test_rsa_modulus_under_2048_bits_is_skipped_with_the_reason(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "pomerium_wsgi.keys"):
+        assert parse_jwks({"keys": [{**_rsa(1536), "kid": "short"}]}) == {}
+    assert "1536 bits is under 2048" in caplog.text
+
+
 def test_duplicate_kid_refused_for_every_key_carrying_it() -> None:
     keys = parse_jwks({"keys": [{**_ec(), "kid": "dup"}, {**_ec(), "kid": "ok"},
                                 {**_ec(), "kid": "dup"}, {**_ec(), "kid": "dup"}]})

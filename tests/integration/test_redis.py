@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pomerium_wsgi import PomeriumMiddleware, RemoteJWKS, Verifier
+from pomerium_wsgi import PomeriumMiddleware, RemoteJWKS, UnknownKey, Verifier
 from pomerium_wsgi.signals import keys_refresh_failed
 from pomerium_wsgi.testing import FakePomerium
 
@@ -246,3 +246,64 @@ def test_workers_whose_copies_expire_together_make_one_fetch(
                  f"{refreshes} refreshes (want 1)")
     assert tally.counts == {"200": 3}
     assert refreshes == 1, f"{refreshes} workers refreshed the shared JWKS, not one"
+
+
+def test_fleet_markers_are_written_with_an_expiry(
+        redis_server: RedisServer, redis_cache: MakeCache) -> None:
+    clock = Clock()
+    fake = FakePomerium(clock=clock)
+    raw = redis_server.client()
+    ttls: dict[str, int] = {}
+    with FaultyJWKS(fake) as endpoint:
+        verifier = fake.verifier(jwks_url=endpoint.url, cache=redis_cache())
+        refresh = redis_key(verifier) + ":refresh"
+        endpoint.delay = 0.5  # long enough to see the refresh marker while it is held
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                if raw.exists(refresh):
+                    ttls["refresh"] = raw.ttl(refresh)
+                    return
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        assert verifier.verify(fake.token()).email
+        stop.set()
+        watcher.join(5)
+        assert not raw.exists(refresh)  # released after the fetch
+        with pytest.raises(UnknownKey):
+            verifier.verify(FakePomerium(clock=clock).token())
+        ttls["kid"] = raw.ttl(redis_key(verifier) + ":kid")
+    assert 0 < ttls["refresh"] <= 6 and 0 < ttls["kid"] <= 30, ttls
+
+
+@pytest.mark.parametrize("value", [b"1e18", b"inf", b"garbage", b"near"],
+                         ids=["far-future", "infinite", "garbage", "plausible-deadline"])
+def test_a_marker_without_expiry_cannot_stall_a_worker_or_stop_rotation(
+        value: bytes, redis_server: RedisServer, redis_cache: MakeCache) -> None:
+    clock = Clock()
+    fake = FakePomerium(clock=clock)
+    raw = redis_server.client()
+    with FaultyJWKS(fake) as endpoint:
+        verifier = fake.verifier(jwks_url=endpoint.url, cache=redis_cache(), timeout=2)
+        key = redis_key(verifier)
+        planted = repr(clock() + 2).encode() if value == b"near" else value
+        for suffix in (":refresh", ":kid"):
+            raw.set(key + suffix, planted)  # no expiry, as an older version or an attacker
+            assert raw.ttl(key + suffix) == -1
+        started = time.monotonic()
+        assert verifier.verify(fake.token()).email  # a cold worker
+        if value == b"near":
+            # A deadline a worker could have written is respected (the worker waited
+            # for the fleet, then fetched itself), and the marker now expires.
+            assert raw.pttl(key + ":refresh") > 0
+        else:
+            assert time.monotonic() - started < 1.5  # taken over at once, no wait
+        fake.rotate()
+        clock.advance(6)  # past any deadline a worker could have written
+        assert verifier.verify(fake.token()).email  # the new kid is looked up
+        assert endpoint.requests == 2
+    for suffix in (":refresh", ":kid"):
+        assert raw.ttl(key + suffix) != -1, "a marker without expiry was left in Redis"

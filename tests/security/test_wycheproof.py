@@ -33,10 +33,10 @@ How each category reaches the library
 Deviations, justified case by case
 ----------------------------------
 
-``JWS_DEVIATIONS`` / ``JWK_DEVIATIONS`` list every vector whose outcome differs from its
-label, with the refusal the library gives and why that is right. The tests assert the
-set of mismatches equals these lists exactly: a new mismatch, or a listed one that stops
-happening, fails. ``acceptable`` vectors match either outcome.
+``SIGNATURE_DEVIATIONS`` / ``JWS_DEVIATIONS`` / ``JWK_DEVIATIONS`` list every vector
+whose outcome differs from its label, with the refusal the library gives and why that is
+right. The tests assert the set of mismatches equals these lists exactly: a new mismatch,
+or a listed one that stops happening, fails. ``acceptable`` vectors match either outcome.
 
 * Algorithms outside ``("ES256", "RS256")`` (HS*, RS384, RS512, PS*, ES512): Pomerium
   signs with ES256 or RS256 only, and accepting nothing else is the library's main
@@ -79,7 +79,7 @@ from pomerium_wsgi import (
     Verifier,
 )
 from pomerium_wsgi._jose import b64url_decode
-from pomerium_wsgi.keys import VerificationKey, parse_jwks, parse_pem
+from pomerium_wsgi.keys import JWKSError, VerificationKey, parse_jwks, parse_pem
 
 from ._support import AUDIENCE, NOW, ec_jwk
 
@@ -149,6 +149,15 @@ def _matches(result: str, accepted: bool) -> bool:
 
 # -- raw signatures ------------------------------------------------------------------------
 
+_E3 = "RSA exponent is outside 2^16 < e < 2^256"
+#: Signature vectors whose label the library does not follow, and why that is right: keys
+#: with e = 3 are refused when loaded (a small exponent is a known foot-gun, and no
+#: Pomerium key has one), so those groups' valid signatures are never accepted.
+SIGNATURE_DEVIATIONS: dict[str, list[str]] = {
+    "rsa_signature_2048_sha256_test.json": [f"tcId 258 refused: {_E3}",
+                                            f"tcId 259 refused: {_E3}"],
+}
+
 @pytest.mark.parametrize(
     ("name", "jwk_member", "algorithm"),
     [("ecdsa_secp256r1_sha256_p1363_test.json", "publicKeyJwk", "ES256"),
@@ -161,7 +170,16 @@ def test_signature_vectors(vectors: pathlib.Path, name: str, jwk_member: str,
     run = 0
     mismatches: list[str] = []
     for group in data["testGroups"]:
-        loaded: list[VerificationKey] = list(parse_pem(group["publicKeyPem"]).values())
+        try:
+            loaded: list[VerificationKey] = list(parse_pem(group["publicKeyPem"]).values())
+        except JWKSError as exc:
+            # A key the library refuses to load never verifies anything: listed below.
+            assert jwk_member not in group or not parse_jwks({"keys": [group[jwk_member]]})
+            for vector in group["tests"]:
+                run += 1
+                if vector["result"] == "valid":
+                    mismatches.append(f"tcId {vector['tcId']} refused: {exc}")
+            continue
         if jwk_member in group:
             loaded += list(parse_jwks({"keys": [group[jwk_member]]}).values())
         assert loaded and all(k.algorithm == algorithm for k in loaded)
@@ -173,7 +191,7 @@ def test_signature_vectors(vectors: pathlib.Path, name: str, jwk_member: str,
             if not _matches(vector["result"], answers.pop()):
                 mismatches.append(f"tcId {vector['tcId']} ({vector['comment']})")
     assert run == data["numberOfTests"]
-    assert mismatches == []
+    assert mismatches == SIGNATURE_DEVIATIONS.get(name, [])
 
 
 # -- whole tokens --------------------------------------------------------------------------
