@@ -3,7 +3,8 @@
 Each adapter reads configuration in its framework's idiom (Flask's ``app.config``, Pyramid's
 ``pomerium.*`` settings, Django's ``settings.POMERIUM``, keyword arguments), and values that
 come from ini files or the environment arrive as strings. Parsing them in one place keeps
-the rules identical everywhere: a list is a list of strings or one comma-separated string,
+the rules identical everywhere: a list is a list of strings or one string of items separated
+by commas, spaces or newlines (an .ini file's multi-line value works too),
 a boolean is ``true/false/1/0/yes/no/on/off``, a number may be written as text.
 
 The environment fills in what the app's own configuration leaves out, so that one set of
@@ -36,7 +37,7 @@ ENV_SETTINGS = (
 
 _LISTS = frozenset({"audience", "issuer", "algorithms", "exempt"})
 _NUMBERS = frozenset({"leeway", "timeout"})
-_BOOLEANS = frozenset({"optional", "cors_preflight"})
+_BOOLEANS = frozenset({"optional", "cors_preflight", "exempt_static"})
 _TEXTS = frozenset({"jwks_url", "header"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -106,7 +107,7 @@ def verifier_options(options: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
 
 def _names(value: t.Any, label: str) -> tuple[str, ...]:
     if isinstance(value, str):
-        return tuple(item for item in (part.strip() for part in value.split(",")) if item)
+        return tuple(value.replace(",", " ").split())
     if isinstance(value, list | tuple | set | frozenset) and all(
         isinstance(item, str) for item in value
     ):

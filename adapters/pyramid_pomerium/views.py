@@ -15,7 +15,6 @@ import typing as t
 from pyramid.httpexceptions import HTTPForbidden
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.response import Response
-from pyramid.settings import falsey, truthy
 
 from pomerium_wsgi import (
     Identity,
@@ -26,6 +25,7 @@ from pomerium_wsgi import (
     strip_claim_headers,
 )
 from pomerium_wsgi.problem import problem
+from pomerium_wsgi.settings import coerce
 from pomerium_wsgi.signals import access_denied, send_safely
 
 from .errors import ConfigurationError
@@ -159,20 +159,13 @@ requirement_view_deriver.options = (  # type: ignore[attr-defined]
 def optional_setting(settings: t.Mapping[str, t.Any]) -> bool:
     """``pomerium.optional`` as a bool (default False).
 
-    Stricter than ``asbool``: a typo such as ``ture`` raises ValueError instead of
-    quietly meaning false, so a mistake is seen at configuration time.
+    ``includeme`` records there the value in effect (from the file or the environment).
+    Stricter than ``asbool``: a typo such as ``ture`` raises ConfigurationError (a
+    ValueError) instead of quietly meaning false, so a mistake is seen at configuration
+    time.
     """
     value = settings.get("pomerium.optional")
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in truthy:
-        return True
-    if not text or text in falsey:
-        return False
-    raise ValueError(f"pomerium.optional must be true or false, not {value!r}")
+    return False if value is None else bool(coerce("optional", value, label="pomerium.optional"))
 
 
 def pomerium_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
