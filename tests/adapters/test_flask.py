@@ -1218,3 +1218,21 @@ def test_config_wins_and_its_key_source_excludes_the_environments(
     assert isinstance(state.verifier.keys, StaticKeys)
     assert state.optional is False and state.verifier.leeway == 7
     assert app.test_client().get("/").status_code == 401
+
+
+def test_a_module_level_extension_takes_a_verifier_before_the_factory_runs(
+        pomerium: FakePomerium) -> None:
+    """docs/testing.md: ``pomerium.verifier = ...`` on the extension, then the factory."""
+    extension = Pomerium()
+
+    def create_app() -> Flask:
+        app = Flask(__name__)
+        app.config["POMERIUM_AUDIENCE"] = "app.example.com"
+        app.config["POMERIUM_JWKS_URL"] = "https://pomerium.internal/jwks.json"
+        extension.init_app(app)
+        app.get("/")(lambda: identity_json())
+        return app
+
+    extension.verifier = pomerium.verifier()
+    client = create_app().test_client()
+    assert client.get("/", headers=pomerium.headers("a@x.com")).json == {"email": "a@x.com"}
