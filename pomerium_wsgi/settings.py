@@ -22,6 +22,8 @@ import typing as t
 
 from .errors import ConfigurationError
 
+#: The request header Pomerium puts the identity token in: every adapter's default.
+DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 #: Prefix of the environment variables read by :func:`env_settings`.
 ENV_PREFIX = "POMERIUM_"
 

@@ -41,6 +41,8 @@ import weakref
 import bottle
 
 from pomerium_wsgi import (
+    ERROR_KEY,
+    IDENTITY_KEY,
     AccessDenied,
     ConfigurationError,
     Identity,
@@ -54,15 +56,11 @@ from pomerium_wsgi import (
 )
 from pomerium_wsgi.configure import VERIFIER_PARAMETERS, configure
 from pomerium_wsgi.problem import problem
+from pomerium_wsgi.settings import DEFAULT_HEADER
 from pomerium_wsgi.signals import access_denied, send_safely
 
-#: The request header Pomerium puts the identity token in.
-DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 #: The route config key naming a route's requirement (``pomerium=require_group(...)``).
 CONFIG_KEY = "pomerium"
-#: The environ keys the core uses, and the prefix of the unsigned claim headers it removes.
-IDENTITY_KEY = "pomerium.identity"
-ERROR_KEY = "pomerium.error"
 
 logger = logging.getLogger("bottle_pomerium")
 

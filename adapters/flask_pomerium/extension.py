@@ -47,6 +47,7 @@ from pomerium_wsgi import (
     strip_claim_headers,
 )
 from pomerium_wsgi.configure import Configured, configure
+from pomerium_wsgi.settings import DEFAULT_HEADER
 
 from .errors import refusal_for
 
@@ -57,8 +58,6 @@ if t.TYPE_CHECKING:  # pragma: no cover
 EXTENSION_KEY = "pomerium"
 #: The attribute of ``flask.g`` holding the request's :class:`RequestState`.
 G_ATTRIBUTE = "_pomerium"
-#: The request header Pomerium puts the identity token in.
-DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 
 #: The settings read from ``POMERIUM_<NAME>`` config keys, by the core's names. Those
 #: the config leaves out (and the environment can supply) come from the ``POMERIUM_*``

@@ -29,13 +29,12 @@ from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pomerium_wsgi import ERROR_KEY, IDENTITY_KEY, Identity, PomeriumMiddleware, get_identity
 from pomerium_wsgi import ConfigurationError as CoreConfigurationError
 from pomerium_wsgi.middleware import normalise_exempt, path_is_exempt
+from pomerium_wsgi.settings import DEFAULT_HEADER
 
 from .errors import ConfigurationError
 
 #: environ key marking a request whose token this policy has already looked at.
 CHECKED_KEY = "pyramid_pomerium.checked"
-
-DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 
 
 def _unused_app(environ: t.Any, start_response: t.Any) -> list[bytes]:
