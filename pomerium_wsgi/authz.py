@@ -31,22 +31,52 @@ def _quoted(values: t.Iterable[str]) -> str:
     return ", ".join(repr(v) for v in values)
 
 
+#: Where each framework's decorators live: a core requirement is not one.
+DECORATORS = (
+    "flask_pomerium.{name}(...)", "bottle_pomerium.{name}(...)",
+    "django_pomerium.decorators.{name}(...)", "fastapi_pomerium.{name}(...) (a dependency)",
+)
+
+
 class Requirement:
     """Base class: subclasses implement :meth:`check` and ``__str__``."""
+
+    #: The function that makes this kind of requirement, named in error messages.
+    factory = "requires"
 
     def check(self, identity: Identity) -> bool:
         """True if *identity* meets the requirement."""
         raise NotImplementedError
 
     def __call__(self, identity: Identity | None) -> bool:
-        """Like :meth:`check`, but False for no identity and for a check that raises."""
+        """Like :meth:`check`, but False for no identity and for a check that raises.
+
+        Anything but an :class:`~pomerium_wsgi.Identity` or None raises TypeError: a core
+        requirement applied as a decorator (``@require_group("admins")`` above a view or
+        a ``MethodView`` class) would otherwise replace the view with ``False``.
+        """
         if identity is None:
             return False
+        if not isinstance(identity, Identity):
+            # A proxy standing for None (flask_pomerium.current_identity when anonymous)
+            # reports NoneType as its class: it is an anonymous request, not a misuse.
+            if isinstance(identity, type(None)):
+                return False
+            raise TypeError(self._misuse(identity))
         try:
             return bool(self.check(identity))
         except Exception:
             log.exception("requirement %s raised; access denied", self)
             return False
+
+    def _misuse(self, target: object) -> str:
+        what = (f"the class {target.__name__}" if isinstance(target, type) else
+                f"the function {getattr(target, '__name__', '?')}" if callable(target) else
+                f"a {type(target).__name__}")
+        instead = ", ".join(d.format(name=self.factory) for d in DECORATORS)
+        return (f"a pomerium_wsgi requirement ({self}) checks an Identity or None, not "
+                f"{what}: to guard a view, use your framework's decorator instead: "
+                f"{instead}")
 
     def __and__(self, other: Requirement) -> Requirement:
         if not isinstance(other, Requirement):
@@ -131,6 +161,8 @@ def _names(values: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 
 class _Identity(Requirement):
+    factory = "require_identity"
+
     def check(self, identity: Identity) -> bool:
         return True
 
@@ -139,6 +171,8 @@ class _Identity(Requirement):
 
 
 class _AnyGroup(Requirement):
+    factory = "require_group"
+
     def __init__(self, groups: tuple[str, ...]) -> None:
         self.groups = _names(groups, "require_group")
 
@@ -152,6 +186,8 @@ class _AnyGroup(Requirement):
 
 
 class _AllGroups(Requirement):
+    factory = "require_all_groups"
+
     def __init__(self, groups: tuple[str, ...]) -> None:
         self.groups = _names(groups, "require_all_groups")
 
@@ -204,6 +240,8 @@ def normalise_email(address: str) -> str:
 
 
 class _Email(Requirement):
+    factory = "require_email"
+
     def __init__(self, emails: tuple[str, ...]) -> None:
         self.emails = frozenset(normalise_email(e) for e in _names(emails, "require_email"))
         self._shown = emails
@@ -218,6 +256,8 @@ class _Email(Requirement):
 
 
 class _EmailDomain(Requirement):
+    factory = "require_email_domain"
+
     def __init__(self, domains: tuple[str, ...]) -> None:
         names = _names(domains, "require_email_domain")
         self.domains = frozenset(normalise_domain(d.lstrip("@")) for d in names)
@@ -232,6 +272,8 @@ class _EmailDomain(Requirement):
 
 
 class _Claim(Requirement):
+    factory = "require_claim"
+
     def __init__(self, name: str, values: tuple[t.Any, ...]) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError("require_claim needs a claim name")

@@ -3,7 +3,8 @@
 Each adapter reads configuration in its framework's idiom (Flask's ``app.config``, Pyramid's
 ``pomerium.*`` settings, Django's ``settings.POMERIUM``, keyword arguments), and values that
 come from ini files or the environment arrive as strings. Parsing them in one place keeps
-the rules identical everywhere: a list is a list of strings or one comma-separated string,
+the rules identical everywhere: a list is a list of strings or one string of items separated
+by commas, spaces or newlines (an .ini file's multi-line value works too),
 a boolean is ``true/false/1/0/yes/no/on/off``, a number may be written as text.
 
 The environment fills in what the app's own configuration leaves out, so that one set of
@@ -21,6 +22,8 @@ import typing as t
 
 from .errors import ConfigurationError
 
+#: The request header Pomerium puts the identity token in: every adapter's default.
+DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 #: Prefix of the environment variables read by :func:`env_settings`.
 ENV_PREFIX = "POMERIUM_"
 
@@ -36,7 +39,7 @@ ENV_SETTINGS = (
 
 _LISTS = frozenset({"audience", "issuer", "algorithms", "exempt"})
 _NUMBERS = frozenset({"leeway", "timeout"})
-_BOOLEANS = frozenset({"optional", "cors_preflight"})
+_BOOLEANS = frozenset({"optional", "cors_preflight", "exempt_static"})
 _TEXTS = frozenset({"jwks_url", "header"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -106,7 +109,7 @@ def verifier_options(options: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
 
 def _names(value: t.Any, label: str) -> tuple[str, ...]:
     if isinstance(value, str):
-        return tuple(item for item in (part.strip() for part in value.split(",")) if item)
+        return tuple(value.replace(",", " ").split())
     if isinstance(value, list | tuple | set | frozenset) and all(
         isinstance(item, str) for item in value
     ):

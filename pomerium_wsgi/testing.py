@@ -6,8 +6,9 @@ claims (``iss, aud, jti, iat, exp, sub, user, email, groups, sid, name``), so wh
 here passes in production. ``serve()`` publishes the JWKS over real HTTP on 127.0.0.1,
 with ``Cache-Control: max-age`` and an ``ETag`` like Pomerium's endpoint.
 
-As a pytest plugin (``pytest_plugins = ["pomerium_wsgi.testing"]``) it provides a
-``pomerium`` fixture: a fresh :class:`FakePomerium` for ``app.example.com``.
+Installed with pomerium-wsgi, pytest gets a ``pomerium`` fixture (a fresh
+:class:`FakePomerium` for ``app.example.com``) from the ``pytest_pomerium_wsgi`` plugin;
+``pytest_plugins = ["pomerium_wsgi.testing"]`` in a conftest still works too.
 """
 
 from __future__ import annotations
@@ -291,12 +292,10 @@ class FakePomerium:
 
 
 try:  # the pytest plugin: only when pytest is there
-    import pytest
+    import pytest  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 else:
-
-    @pytest.fixture
-    def pomerium() -> FakePomerium:
-        """A fresh FakePomerium for ``app.example.com`` (ES256)."""
-        return FakePomerium()
+    # The fixture lives in the light-weight plugin pytest loads through its entry point;
+    # listing this module in ``pytest_plugins`` (the older way) gives the same fixture.
+    from pytest_pomerium_wsgi import pomerium  # noqa: F401

@@ -27,6 +27,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture(autouse=True)
+def _no_pomerium_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every adapter reads POMERIUM_* variables: a shell that exports some (say, under
+    ``pomerium-wsgi dev``) must not change what the tests see. Tests set their own."""
+    from pomerium_wsgi.settings import ENV_SETTINGS, env_name
+
+    for name in ENV_SETTINGS:
+        monkeypatch.delenv(env_name(name), raising=False)
+
+
 @pytest.fixture
 def testdata() -> pathlib.Path:
     path = pathlib.Path(os.environ.get("POMERIUM_TESTDATA", SHARED_TESTDATA))

@@ -187,3 +187,60 @@ def test_delegating_requirement_stands_for_what_it_wraps() -> None:
     assert str(outer) == str(inner)
     with pytest.raises(TypeError, match="needs a Requirement"):
         Delegating("admins")  # type: ignore[arg-type]
+
+
+# -- a core requirement used where a decorator belongs ---------------------------------
+
+
+def _view() -> str:
+    return "view"
+
+
+class _Page:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("requirement", "target", "what", "decorator"),
+    [
+        (require_group("admins"), _view, "the function _view", "flask_pomerium.require_group"),
+        (require_group("admins"), _Page, "the class _Page",
+         "django_pomerium.decorators.require_group"),
+        (require_email("a@x.com"), {"email": "a@x.com"}, "a dict",
+         "bottle_pomerium.require_email"),
+        (require_group("a") | require_email_domain("x.com"), _view, "the function _view",
+         "fastapi_pomerium.requires"),
+    ],
+    ids=["function", "class", "claims-dict", "combined"],
+)
+def test_a_requirement_refuses_anything_but_an_identity(
+        requirement: Requirement, target: object, what: str, decorator: str) -> None:
+    with pytest.raises(TypeError) as info:
+        requirement(target)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert f"checks an Identity or None, not {what}" in message
+    assert decorator in message
+
+
+def test_flask_methodview_under_a_core_requirement_is_a_type_error() -> None:
+    """The README slip: the core's require_group above a MethodView used to turn the
+    class into False."""
+    from flask.views import MethodView
+
+    with pytest.raises(TypeError, match=r"not the class Settings: .*flask_pomerium\."
+                                        r"require_group\(\.\.\.\)"):
+
+        @require_group("admins")
+        class Settings(MethodView):
+            pass
+
+
+def test_a_proxy_for_no_identity_is_anonymous(pomerium: FakePomerium) -> None:
+    """A werkzeug LocalProxy bound to None (flask_pomerium.current_identity when
+    anonymous) is checked as None; bound to an identity, as that identity."""
+    from werkzeug.local import LocalProxy
+
+    anonymous = LocalProxy(lambda: None)
+    signed_in = LocalProxy(lambda: identity(pomerium, groups=["admins"]))
+    assert require_group("admins")(anonymous) is False  # type: ignore[arg-type]
+    assert require_group("admins")(signed_in) is True  # type: ignore[arg-type]

@@ -1,5 +1,12 @@
 """Pomerium identity for Bottle: a plugin, ``current_identity()`` and decorators."""
 
+from pomerium_wsgi.extras import missing_extra
+
+try:  # first: without bottle, say which extra to install rather than "No module named"
+    import bottle  # noqa: F401
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "bottle", "bottle", "bottle_pomerium") from exc
+
 from .decorators import (
     RouteRequirement,
     require_all_groups,

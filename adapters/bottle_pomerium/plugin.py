@@ -45,6 +45,8 @@ import weakref
 import bottle
 
 from pomerium_wsgi import (
+    ERROR_KEY,
+    IDENTITY_KEY,
     AccessDenied,
     ConfigurationError,
     Identity,
@@ -56,17 +58,14 @@ from pomerium_wsgi import (
     get_identity,
     strip_claim_headers,
 )
+from pomerium_wsgi.configure import VERIFIER_PARAMETERS, configure
 from pomerium_wsgi.middleware import environ_is_cors_preflight
 from pomerium_wsgi.problem import render
+from pomerium_wsgi.settings import DEFAULT_HEADER
 from pomerium_wsgi.signals import access_denied, send_safely
 
-#: The request header Pomerium puts the identity token in.
-DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 #: The route config key naming a route's requirement (``pomerium=require_group(...)``).
 CONFIG_KEY = "pomerium"
-#: The environ keys the core uses.
-IDENTITY_KEY = "pomerium.identity"
-ERROR_KEY = "pomerium.error"
 
 logger = logging.getLogger("bottle_pomerium")
 
@@ -276,7 +275,8 @@ class PomeriumPlugin:
     """Verify the Pomerium JWT before the callbacks of the app it is installed on.
 
     :param verifier: a :class:`~pomerium_wsgi.Verifier`; or leave it out and pass the
-        Verifier's options instead (``audience=...``, ``jwks_url=...``, ...).
+        Verifier's options instead (``audience=...``, ``jwks_url=...``, ...). A verifier
+        given here ignores the ``POMERIUM_*`` environment variables entirely.
     :param optional: if True, a request without a valid token still reaches callbacks
         that have no requirement, as anonymous (:func:`current_identity` is None); routes
         with a ``pomerium=`` requirement, and the decorators, still answer 401.
@@ -287,6 +287,10 @@ class PomeriumPlugin:
         identity and no route requirement checked, for a Pomerium route with
         ``cors_allow_preflight``; every other request is verified.
 
+    Without a *verifier*, an option left out here is read, when the plugin is installed,
+    from the environment variable of the same name (``POMERIUM_AUDIENCE``,
+    ``POMERIUM_JWKS_URL``, ``POMERIUM_OPTIONAL``, ...); options given here win.
+
     Per route: ``pomerium=<Requirement>`` adds an authorization check (403 when it
     fails); ``skip=["pomerium"]`` (or the class, or the instance) serves the route
     without verification. Signals are sent with the route's Bottle app as ``sender``.
@@ -296,36 +300,36 @@ class PomeriumPlugin:
     name = "pomerium"
     api = 2
 
-    def __init__(self, verifier: Verifier | None = None, *, optional: bool = False,
+    def __init__(self, verifier: Verifier | None = None, *, optional: bool | None = None,
                  header: str = DEFAULT_HEADER, remote_user: str | None = "email",
-                 cors_preflight: bool = False, **verifier_options: t.Any) -> None:
+                 cors_preflight: bool | None = None, **verifier_options: t.Any) -> None:
         self.verifier = verifier
-        self.optional = bool(optional)
-        self.cors_preflight = bool(cors_preflight)
+        # None means "left out": the environment may supply it when the plugin is set up.
+        self.optional = optional
+        self.cors_preflight = cors_preflight
         self.header = header
         self.remote_user = remote_user
         self.verifier_options = verifier_options
 
     def _configured_verifier(self) -> Verifier:
-        """The verifier, built from the options on first use; raises ConfigurationError."""
-        if self.verifier is not None:
-            if self.verifier_options:
-                raise ConfigurationError(
-                    "PomeriumPlugin takes a verifier or Verifier options, not both "
-                    f"(got {', '.join(sorted(self.verifier_options))})"
-                )
-            if not callable(getattr(self.verifier, "verify", None)):
-                raise ConfigurationError("verifier must be a pomerium_wsgi.Verifier")
-            return self.verifier
-        if not self.verifier_options.get("audience"):
+        """The verifier, resolved on first use (code, then environment); raises
+        ConfigurationError."""
+        if self.verifier is not None and self.verifier_options:
+            # One call naming both is a contradiction, not an override: refuse it.
             raise ConfigurationError(
-                "PomeriumPlugin needs a verifier or an audience: this app's host as "
-                "Pomerium routes to it, e.g. PomeriumPlugin(audience='app.example.com')"
+                "PomeriumPlugin takes a verifier or Verifier options, not both "
+                f"(got {', '.join(sorted(self.verifier_options))})"
             )
-        try:
-            self.verifier = Verifier(**self.verifier_options)
-        except TypeError as error:  # an unknown option name
-            raise ConfigurationError(f"PomeriumPlugin: {error}") from None
+        unknown = sorted(set(self.verifier_options) - VERIFIER_PARAMETERS)
+        if unknown:
+            raise ConfigurationError(f"PomeriumPlugin: unknown options: {', '.join(unknown)}")
+        configured = configure({**self.verifier_options, "optional": self.optional,
+                                "cors_preflight": self.cors_preflight,
+                                "verifier": self.verifier},
+                               label=lambda name: f"PomeriumPlugin({name}=...)")
+        self.verifier = configured.verifier
+        self.optional = bool(configured.options.get("optional", False))
+        self.cors_preflight = bool(configured.options.get("cors_preflight", False))
         self.verifier_options = {}
         return self.verifier
 
@@ -339,7 +343,7 @@ class PomeriumPlugin:
 
     def passes_unverified(self, environ: t.Mapping[str, t.Any]) -> bool:
         """True for a CORS preflight when ``cors_preflight`` is on."""
-        return self.cors_preflight and environ_is_cors_preflight(environ)
+        return bool(self.cors_preflight) and environ_is_cors_preflight(environ)
 
     def setup(self, app: bottle.Bottle) -> None:
         """Called by ``app.install``: check the settings and refuse a second plugin.

@@ -1,5 +1,12 @@
 """Pomerium identity for Flask: an extension, ``current_identity`` and decorators."""
 
+from pomerium_wsgi.extras import missing_extra
+
+try:  # first: without flask, say which extra to install rather than "No module named"
+    import flask  # noqa: F401
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "flask", "flask", "flask_pomerium") from exc
+
 from .decorators import (
     ViewRequirement,
     enforce,

@@ -46,7 +46,9 @@ from pomerium_wsgi import (
     get_error,
     get_identity,
 )
+from pomerium_wsgi.configure import Configured, configure
 from pomerium_wsgi.middleware import environ_is_cors_preflight
+from pomerium_wsgi.settings import DEFAULT_HEADER
 
 from .errors import refusal_for
 from .gate import (
@@ -63,27 +65,33 @@ if t.TYPE_CHECKING:  # pragma: no cover
 EXTENSION_KEY = "pomerium"
 #: The attribute of ``flask.g`` holding the request's :class:`RequestState`.
 G_ATTRIBUTE = "_pomerium"
-#: The request header Pomerium puts the identity token in.
-DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 
-#: Config keys that build the verifier: given together with ``verifier=``, they would be
-#: silently ignored, so that combination is refused.
-VERIFIER_KEYS = ("POMERIUM_AUDIENCE", "POMERIUM_ISSUER", "POMERIUM_JWKS_URL", "POMERIUM_JWKS",
-                 "POMERIUM_ALGORITHMS", "POMERIUM_LEEWAY", "POMERIUM_CACHE")
-#: Config keys with their defaults (set with ``setdefault`` by ``init_app``).
+#: The settings read from ``POMERIUM_<NAME>`` config keys, by the core's names. Those
+#: the config leaves out (and the environment can supply) come from the ``POMERIUM_*``
+#: environment variable of the same name: see :mod:`pomerium_wsgi.configure`.
+SETTINGS = ("audience", "issuer", "jwks_url", "jwks", "algorithms", "leeway", "timeout",
+            "cache", "optional", "exempt", "exempt_static", "header", "remote_user",
+            "cors_preflight")
+#: Config keys with their defaults (set with ``setdefault`` by ``init_app``). Settings the
+#: environment can supply (``POMERIUM_OPTIONAL``, ``POMERIUM_EXEMPT``,
+#: ``POMERIUM_CORS_PREFLIGHT``) have their
+#: defaults applied after the environment is read, so they are not listed here.
 DEFAULTS: dict[str, t.Any] = {
-    "POMERIUM_OPTIONAL": False,
-    "POMERIUM_EXEMPT": (),
     # Opt-in, like POMERIUM_EXEMPT: nothing is served without a token unless the app says
     # so (static files can be as private as the pages that use them).
     "POMERIUM_EXEMPT_STATIC": False,
     "POMERIUM_HEADER": DEFAULT_HEADER,
     "POMERIUM_REMOTE_USER": "email",
-    "POMERIUM_CORS_PREFLIGHT": False,
 }
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+def config_key(name: str) -> str:
+    """The config key of setting *name* (``"jwks_url"`` -> ``"POMERIUM_JWKS_URL"``)."""
+    return "POMERIUM_" + name.upper()
+
+
+def _label(name: str) -> str:
+    return f"app.config[{config_key(name)!r}]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,72 +137,13 @@ def _unused_app(environ: WSGIEnvironment, start_response: StartResponse) -> list
     raise AssertionError("the flask_pomerium gate does not serve requests")  # pragma: no cover
 
 
-def _boolean(app: Flask, key: str) -> bool:
-    value = app.config[key]
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigurationError(f"{key} must be a boolean, not {value!r}")
-
-
-def _names(app: Flask, key: str, *, split: bool = True) -> tuple[str, ...] | None:
-    """A config value that is a string (comma-separated) or a list of strings."""
-    value = app.config.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        items = [v.strip() for v in value.split(",")] if split else [value]
-        return tuple(v for v in items if v)
-    if isinstance(value, list | tuple | set | frozenset) and all(
-        isinstance(v, str) for v in value
-    ):
-        return tuple(value)
-    raise ConfigurationError(f"{key} must be a string or a list of strings, not {value!r}")
-
-
-def _verifier_from_config(app: Flask) -> Verifier:
-    """Build the app's verifier from its ``POMERIUM_*`` config keys."""
-    audience = _names(app, "POMERIUM_AUDIENCE")
-    if not audience:
-        raise ConfigurationError(
-            "POMERIUM_AUDIENCE is not set: set app.config['POMERIUM_AUDIENCE'] to this app's "
-            "host as Pomerium routes to it (e.g. 'app.example.com'), or pass "
-            "Pomerium(verifier=...)"
-        )
-    options: dict[str, t.Any] = {"audience": audience}
-    issuer = _names(app, "POMERIUM_ISSUER")
-    if issuer is not None:
-        options["issuer"] = issuer
-    algorithms = _names(app, "POMERIUM_ALGORITHMS")
-    if algorithms is not None:
-        options["algorithms"] = algorithms
-    jwks_url = app.config.get("POMERIUM_JWKS_URL")
-    if jwks_url is not None and jwks_url != "":
-        if not isinstance(jwks_url, str):
-            raise ConfigurationError(f"POMERIUM_JWKS_URL must be a URL string, not {jwks_url!r}")
-        options["jwks_url"] = jwks_url
-    if app.config.get("POMERIUM_JWKS") is not None:
-        options["jwks"] = app.config["POMERIUM_JWKS"]
-    leeway = app.config.get("POMERIUM_LEEWAY")
-    if leeway is not None:
-        if isinstance(leeway, str):  # e.g. from an environment variable
-            try:
-                leeway = float(leeway)
-            except ValueError:
-                raise ConfigurationError(
-                    f"POMERIUM_LEEWAY must be a number of seconds, not {leeway!r}"
-                ) from None
-        options["leeway"] = leeway
-    cache = app.config.get("POMERIUM_CACHE")
-    if cache is not None:
-        if not (callable(getattr(cache, "get", None)) and callable(getattr(cache, "set", None))):
-            raise ConfigurationError(
-                "POMERIUM_CACHE must be a cachelib cache (e.g. cachelib.RedisCache), "
-                f"not {type(cache).__name__}"
-            )
-        options["cache"] = cache
-    return Verifier(**options)
+def configure_app(app: Flask, verifier: Verifier | None) -> Configured:
+    """Resolve *app*'s settings: its config, then the environment (unless *verifier*)."""
+    code: dict[str, t.Any] = {name: app.config.get(config_key(name)) for name in SETTINGS}
+    # remote_user may be None on purpose (leave REMOTE_USER alone): checked by the caller.
+    code.pop("remote_user")
+    code["verifier"] = verifier
+    return configure(code, label=_label)
 
 
 class Pomerium:
@@ -204,13 +153,20 @@ class Pomerium:
         application factory pattern).
     :param verifier: a :class:`~pomerium_wsgi.Verifier` to use for every app; or leave
         it out and set ``POMERIUM_AUDIENCE`` (and optionally the other ``POMERIUM_*``
-        verifier keys) in each app's config.
+        verifier keys) in each app's config or in the environment. A verifier given here
+        wins: the app's verifier keys and every ``POMERIUM_*`` environment variable are
+        then ignored (so a test can pass a FakePomerium verifier to an app whose
+        production config names an audience).
 
-    Config keys (read once, by :meth:`init_app`):
+    Config keys (read once, by :meth:`init_app`); a key the config leaves out is read
+    from the environment variable of the same name (``POMERIUM_AUDIENCE``,
+    ``POMERIUM_JWKS_URL``, ...), so ``app.config.from_prefixed_env()`` is not needed:
 
     ``POMERIUM_AUDIENCE``, ``POMERIUM_ISSUER``, ``POMERIUM_JWKS_URL``, ``POMERIUM_JWKS``,
-    ``POMERIUM_ALGORITHMS``, ``POMERIUM_LEEWAY``, ``POMERIUM_CACHE``
-        the :class:`~pomerium_wsgi.Verifier` options (strings may be comma-separated lists).
+    ``POMERIUM_ALGORITHMS``, ``POMERIUM_LEEWAY``, ``POMERIUM_TIMEOUT``, ``POMERIUM_CACHE``
+        the :class:`~pomerium_wsgi.Verifier` options (strings may be comma-separated
+        lists). ``POMERIUM_JWKS`` and ``POMERIUM_JWKS_URL`` count as one setting: where
+        the config names either, the environment's key source is ignored.
     ``POMERIUM_OPTIONAL`` (False)
         True lets requests without a valid token reach the views as anonymous; the
         decorators still answer 401.
@@ -248,18 +204,10 @@ class Pomerium:
             )
         for key, default in DEFAULTS.items():
             app.config.setdefault(key, default)
-        if self.verifier is not None:
-            given = [k for k in VERIFIER_KEYS if app.config.get(k) not in (None, "")]
-            if given:
-                raise ConfigurationError(
-                    f"Pomerium was given a verifier, so {', '.join(given)} would be ignored: "
-                    "remove those keys from the config or build the verifier from them"
-                )
-            verifier = self.verifier
-        else:
-            verifier = _verifier_from_config(app)
-        exempt = _names(app, "POMERIUM_EXEMPT") or ()
-        header = app.config["POMERIUM_HEADER"]
+        configured = configure_app(app, self.verifier)
+        verifier = configured.verifier
+        exempt = configured.options.get("exempt", ())
+        header = configured.options["header"]
         remote_user = app.config["POMERIUM_REMOTE_USER"]
         if remote_user is not None and not (isinstance(remote_user, str) and remote_user):
             raise ConfigurationError(
@@ -267,12 +215,12 @@ class Pomerium:
             )
         gate = PomeriumMiddleware(_unused_app, verifier, optional=True, exempt=exempt,
                                   header=header, remote_user=remote_user, sender=app,
-                                  cors_preflight=_boolean(app, "POMERIUM_CORS_PREFLIGHT"))
+                                  cors_preflight=configured.options.get("cors_preflight", False))
         app.extensions[EXTENSION_KEY] = PomeriumState(
             extension=self,
             verifier=verifier,
-            optional=_boolean(app, "POMERIUM_OPTIONAL"),
-            exempt_static=_boolean(app, "POMERIUM_EXEMPT_STATIC"),
+            optional=configured.options.get("optional", False),
+            exempt_static=configured.options["exempt_static"],
             gate=gate,
         )
         # Verify before any of the app's code runs; refuse in the first app-wide hook, so

@@ -7,6 +7,13 @@ from this adapter use the app's registry (``request.registry``, i.e. ``config.re
 as ``sender``.
 """
 
+from pomerium_wsgi.extras import missing_extra
+
+try:  # first: without pyramid, say which extra to install rather than "No module named"
+    import pyramid  # noqa: F401
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "pyramid", "pyramid", "pyramid_pomerium") from exc
+
 from .config import includeme, policy_from_settings, verifier_from_settings
 from .errors import ConfigurationError
 from .policy import PomeriumSecurityPolicy, principals_for

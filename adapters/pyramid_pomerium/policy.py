@@ -30,6 +30,7 @@ from pomerium_wsgi import ERROR_KEY, IDENTITY_KEY, Identity, PomeriumMiddleware,
 from pomerium_wsgi import ConfigurationError as CoreConfigurationError
 from pomerium_wsgi.authz import normalise_email
 from pomerium_wsgi.middleware import normalise_exempt, path_is_exempt
+from pomerium_wsgi.settings import DEFAULT_HEADER
 
 from .errors import ConfigurationError
 
@@ -38,8 +39,6 @@ from .errors import ConfigurationError
 CHECKED_KEY = "pyramid_pomerium.checked"
 #: The value of :data:`CHECKED_KEY` for a request an exempt path let through unverified.
 EXEMPTED = "exempted"
-
-DEFAULT_HEADER = "X-Pomerium-Jwt-Assertion"
 
 
 def _unused_app(environ: t.Any, start_response: t.Any) -> list[bytes]:

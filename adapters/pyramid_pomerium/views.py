@@ -15,7 +15,6 @@ import typing as t
 from pyramid.httpexceptions import HTTPForbidden
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.response import Response
-from pyramid.settings import falsey, truthy
 from pyramid.viewderivers import INGRESS
 
 from pomerium_wsgi import (
@@ -28,6 +27,7 @@ from pomerium_wsgi import (
 )
 from pomerium_wsgi.middleware import environ_is_cors_preflight
 from pomerium_wsgi.problem import render
+from pomerium_wsgi.settings import coerce
 from pomerium_wsgi.signals import access_denied, send_safely
 
 from .errors import ConfigurationError
@@ -197,20 +197,13 @@ EXEMPTION_DERIVER_PLACE = {"under": INGRESS, "over": "secured_view"}
 def flag_setting(settings: t.Mapping[str, t.Any], name: str) -> bool:
     """``pomerium.<name>`` as a bool (default False).
 
-    Stricter than ``asbool``: a typo such as ``ture`` raises ValueError instead of
-    quietly meaning false, so a mistake is seen at configuration time.
+    ``includeme`` records there the value in effect (from the file or the environment).
+    Stricter than ``asbool``: a typo such as ``ture`` raises ConfigurationError (a
+    ValueError) instead of quietly meaning false, so a mistake is seen at configuration
+    time.
     """
     value = settings.get(f"pomerium.{name}")
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in truthy:
-        return True
-    if not text or text in falsey:
-        return False
-    raise ValueError(f"pomerium.{name} must be true or false, not {value!r}")
+    return False if value is None else bool(coerce(name, value, label=f"pomerium.{name}"))
 
 
 def optional_setting(settings: t.Mapping[str, t.Any]) -> bool:

@@ -877,3 +877,40 @@ def test_refusal_page_by_accept_parsed_once(
     assert response.headers["Content-Type"] == content_type
     assert "through Pomerium" in response.text and "missing" in response.text
     assert len(calls) == 1
+
+
+# -- the environment -------------------------------------------------------------------
+
+
+def test_options_left_out_come_from_the_environment(pomerium: FakePomerium,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """As under ``pomerium-wsgi dev``: the app names its audience, the environment the
+    JWKS URL and optional mode."""
+    with pomerium.serve() as jwks_url:
+        monkeypatch.setenv("POMERIUM_JWKS_URL", jwks_url)
+        monkeypatch.setenv("POMERIUM_OPTIONAL", "on")
+        app = bottle.Bottle()
+        app.install(PomeriumPlugin(audience=pomerium.audience))
+        app.get("/")(lambda: {"email": getattr(current_identity(), "email", None)})
+        client = Client(app)
+        assert client.get("/", headers=pomerium.headers("a@x.com")).json == {"email": "a@x.com"}
+        assert client.get("/").json == {"email": None}  # optional, from the environment
+
+
+@pytest.mark.parametrize("with_verifier", [True, False], ids=["verifier", "options"])
+def test_code_wins_over_the_environment(pomerium: FakePomerium, with_verifier: bool,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ready verifier ignores the environment; options given win over it, and a
+    static ``jwks`` excludes the environment's JWKS URL."""
+    monkeypatch.setenv("POMERIUM_AUDIENCE", "env.example.com")
+    monkeypatch.setenv("POMERIUM_JWKS_URL", "https://keys.example.com/jwks.json")
+    monkeypatch.setenv("POMERIUM_OPTIONAL", "true")
+    plugin = (PomeriumPlugin(pomerium.verifier()) if with_verifier else
+              PomeriumPlugin(audience=pomerium.audience, jwks=pomerium.jwks, optional=False))
+    app = bottle.Bottle()
+    app.install(plugin)
+    app.get("/")(lambda: "home")
+    assert plugin.verifier is not None and plugin.verifier.audiences == {pomerium.audience}
+    client = Client(app)
+    assert client.get("/").status_code == 401
+    assert client.get("/", headers=pomerium.headers()).text == "home"

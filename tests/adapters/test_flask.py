@@ -46,6 +46,7 @@ from pomerium_wsgi import (
     Identity,
     PomeriumMiddleware,
     Requirement,
+    StaticKeys,
 )
 from pomerium_wsgi import require_group as core_require_group
 from pomerium_wsgi.signals import access_denied, identity_verified, verification_failed
@@ -621,14 +622,16 @@ def test_get_state_without_the_extension() -> None:
 
 # -- configuration errors --------------------------------------------------------------
 
+NO_AUDIENCE = r"POMERIUM_AUDIENCE'\] is not set, nor the POMERIUM_AUDIENCE environment variable"
+
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        pytest.param({}, "POMERIUM_AUDIENCE is not set", id="no-audience"),
-        pytest.param({"POMERIUM_AUDIENCE": ""}, "POMERIUM_AUDIENCE is not set",
+        pytest.param({}, NO_AUDIENCE, id="no-audience"),
+        pytest.param({"POMERIUM_AUDIENCE": ""}, NO_AUDIENCE,
                      id="empty-audience"),
-        pytest.param({"POMERIUM_AUDIENCE": 42}, "POMERIUM_AUDIENCE must be", id="bad-audience"),
+        pytest.param({"POMERIUM_AUDIENCE": 42}, r"POMERIUM_AUDIENCE'\] must be", id="bad-audience"),
         pytest.param({"POMERIUM_AUDIENCE": "a.example.com", "POMERIUM_ALGORITHMS": "HS256"},
                      "HS256", id="hmac-algorithm"),
         pytest.param({"POMERIUM_AUDIENCE": "a.example.com",
@@ -647,7 +650,7 @@ def test_get_state_without_the_extension() -> None:
         pytest.param({"POMERIUM_AUDIENCE": "a.example.com", "POMERIUM_EXEMPT": [1]},
                      "POMERIUM_EXEMPT", id="bad-exempt"),
         pytest.param({"POMERIUM_AUDIENCE": "a.example.com", "POMERIUM_HEADER": ""},
-                     "header", id="empty-header"),
+                     r"POMERIUM_HEADER'\] must be a non-empty string", id="empty-header"),
         pytest.param({"POMERIUM_AUDIENCE": "a.example.com", "POMERIUM_REMOTE_USER": 5},
                      "POMERIUM_REMOTE_USER", id="bad-remote-user"),
         pytest.param({"POMERIUM_AUDIENCE": "a.example.com", "POMERIUM_JWKS_URL": 5},
@@ -662,11 +665,27 @@ def test_configuration_errors_at_init_app(config: dict[str, t.Any], message: str
     assert "pomerium" not in app.extensions
 
 
-def test_verifier_and_config_keys_together_are_refused(pomerium: FakePomerium) -> None:
+def test_a_verifier_given_in_code_wins_over_the_config_keys(
+        pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A test's FakePomerium verifier serves an app whose production config names an
+    audience (and a JWKS URL): the config's verifier keys and the environment are
+    ignored, and the log says which keys were not used."""
+    monkeypatch.setenv("POMERIUM_AUDIENCE", "env.example.com")
+    monkeypatch.setenv("POMERIUM_OPTIONAL", "true")
     app = Flask(__name__)
-    app.config["POMERIUM_AUDIENCE"] = "other.example.com"
-    with pytest.raises(ConfigurationError, match="POMERIUM_AUDIENCE would be ignored"):
-        Pomerium(app, verifier=pomerium.verifier())
+    app.config["POMERIUM_AUDIENCE"] = "app.example.com"
+    app.config["POMERIUM_JWKS_URL"] = "https://keys.internal/jwks.json"
+    app.get("/")(lambda: identity_json())
+    verifier = pomerium.verifier()
+    with caplog.at_level("INFO", logger="pomerium_wsgi.configure"):
+        Pomerium(app, verifier=verifier)
+    assert get_state(app).verifier is verifier
+    assert get_state(app).optional is False  # POMERIUM_OPTIONAL from the environment: ignored
+    assert "POMERIUM_AUDIENCE'], app.config['POMERIUM_JWKS_URL'] are not used" in caplog.text
+    client = app.test_client()
+    assert client.get("/", headers=pomerium.headers("a@x.com")).json == {"email": "a@x.com"}
+    assert client.get("/").status_code == 401
 
 
 def test_not_a_verifier_is_refused() -> None:
@@ -1325,3 +1344,56 @@ def test_refusal_reads_accept_once_and_boundedly(
         assert parsed == []
     body = response.get_data(as_text=True)
     assert "through Pomerium" in body and "missing" in body
+
+
+# -- the environment -------------------------------------------------------------------
+
+
+def test_settings_left_out_come_from_the_environment(pomerium: FakePomerium,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As under ``pomerium-wsgi dev``: the app names its audience, the environment the
+    JWKS URL (and here an exempt path)."""
+    with pomerium.serve() as jwks_url:
+        monkeypatch.setenv("POMERIUM_AUDIENCE", "ignored.example.com")
+        monkeypatch.setenv("POMERIUM_JWKS_URL", jwks_url)
+        monkeypatch.setenv("POMERIUM_EXEMPT", "/healthz")
+        app = Flask(__name__)
+        app.config["POMERIUM_AUDIENCE"] = pomerium.audience
+        Pomerium(app)
+        app.get("/")(lambda: identity_json())
+        app.get("/healthz", endpoint="healthz")(lambda: "ok")
+        client = app.test_client()
+        assert get_state(app).verifier.audiences == {pomerium.audience}
+        assert client.get("/", headers=pomerium.headers("a@x.com")).json == {"email": "a@x.com"}
+        assert client.get("/").status_code == 401
+        assert client.get("/healthz").text == "ok"
+
+
+def test_config_wins_and_its_key_source_excludes_the_environments(
+        pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POMERIUM_JWKS_URL", "https://keys.example.com/jwks.json")
+    monkeypatch.setenv("POMERIUM_OPTIONAL", "true")
+    monkeypatch.setenv("POMERIUM_LEEWAY", "7")
+    app = make_app(pomerium, {"POMERIUM_OPTIONAL": False})  # static POMERIUM_JWKS
+    state = get_state(app)
+    assert isinstance(state.verifier.keys, StaticKeys)
+    assert state.optional is False and state.verifier.leeway == 7
+    assert app.test_client().get("/").status_code == 401
+
+
+def test_a_module_level_extension_takes_a_verifier_before_the_factory_runs(
+        pomerium: FakePomerium) -> None:
+    """docs/testing.md: ``pomerium.verifier = ...`` on the extension, then the factory."""
+    extension = Pomerium()
+
+    def create_app() -> Flask:
+        app = Flask(__name__)
+        app.config["POMERIUM_AUDIENCE"] = "app.example.com"
+        app.config["POMERIUM_JWKS_URL"] = "https://pomerium.internal/jwks.json"
+        extension.init_app(app)
+        app.get("/")(lambda: identity_json())
+        return app
+
+    extension.verifier = pomerium.verifier()
+    client = create_app().test_client()
+    assert client.get("/", headers=pomerium.headers("a@x.com")).json == {"email": "a@x.com"}

@@ -26,6 +26,7 @@ import pomerium_wsgi
 from pomerium_wsgi import (
     Identity,
     Requirement,
+    StaticKeys,
     Verifier,
     get_error,
     get_identity,
@@ -576,15 +577,15 @@ def test_ready_verifier_setting(pomerium: FakePomerium) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({}, "pomerium.audience is required"),
-        ({"pomerium.audience": "  "}, "pomerium.audience is required"),
+        ({}, "pomerium.audience is not set, nor the POMERIUM_AUDIENCE"),
+        ({"pomerium.audience": "  "}, "pomerium.audience is not set, nor the POMERIUM_AUDIENCE"),
         ({"pomerium.audience": "app.example.com", "pomerium.leeway": "soon"},
          "pomerium.leeway must be a number"),
         ({"pomerium.audience": "app.example.com", "pomerium.leeway": "999"}, "leeway"),
         ({"pomerium.audience": "app.example.com", "pomerium.algorithms": "HS256"},
          "'HS256' is not accepted"),
         ({"pomerium.audience": "app.example.com", "pomerium.optional": "ture"},
-         "pomerium.optional must be true or false"),
+         "pomerium.optional must be a boolean"),
         ({"pomerium.audience": "app.example.com", "pomerium.exempt": "healthz"},
          "must start with '/'"),
         ({"pomerium.audience": "app.example.com",
@@ -615,11 +616,22 @@ def test_configuration_errors_at_include(settings: dict[str, t.Any], message: st
     assert isinstance(info.value, PyramidConfigurationError)
 
 
-def test_verifier_setting_excludes_verifier_options(pomerium: FakePomerium) -> None:
-    config = Configurator(settings={"pomerium.verifier": pomerium.verifier(),
-                                    "pomerium.audience": "app.example.com"})
-    with pytest.raises(ConfigurationError, match=r"leave out pomerium\.audience"):
-        config.include("pyramid_pomerium")
+def test_verifier_setting_wins_over_verifier_settings_and_environment(
+        pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production settings plus a test's ready verifier: the verifier is used, the
+    other verifier settings and every POMERIUM_* variable are not."""
+    monkeypatch.setenv("POMERIUM_OPTIONAL", "true")
+    verifier = pomerium.verifier()
+    config = Configurator(settings={"pomerium.verifier": verifier,
+                                    "pomerium.audience": "prod.example.com",
+                                    "pomerium.jwks_url": "https://keys.internal/jwks.json"})
+    config.include("pyramid_pomerium")
+    config.add_route("home", "/")
+    config.add_view(lambda request: Response(request.identity.email), route_name="home")
+    app = TestApp(config.make_wsgi_app())
+    assert config.registry.queryUtility(ISecurityPolicy).verifier is verifier
+    assert app.get("/", headers=pomerium.headers("a@x.com")).text == "a@x.com"
+    assert app.get("/", status=401).status_code == 401  # not optional: the env is ignored
 
 
 def test_configuration_error_never_contains_jwks_text(pomerium: FakePomerium) -> None:
@@ -1022,3 +1034,41 @@ def test_static_view_under_an_exempt_prefix_stays_open(pomerium: FakePomerium,
     config.add_static_view("static", str(tmp_path))
     app = TestApp(config.make_wsgi_app())
     assert app.get("/static/a.txt").text == "static file"
+
+
+# -- the environment -------------------------------------------------------------------
+
+
+def test_settings_left_out_come_from_the_environment(pomerium: FakePomerium,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As under ``pomerium-wsgi dev``: the .ini names the audience (and a newline list of
+    exempt paths), the environment the JWKS URL and optional mode."""
+    with pomerium.serve() as jwks_url:
+        monkeypatch.setenv("POMERIUM_AUDIENCE", "ignored.example.com")
+        monkeypatch.setenv("POMERIUM_JWKS_URL", jwks_url)
+        monkeypatch.setenv("POMERIUM_OPTIONAL", "true")
+        config = Configurator(settings={"pomerium.audience": pomerium.audience,
+                                        "pomerium.exempt": "\n/healthz\n/status"})
+        config.include("pyramid_pomerium")
+        config.add_route("home", "/")
+        config.add_view(lambda request: Response(getattr(request.identity, "email", "anon")),
+                        route_name="home")
+        app = TestApp(config.make_wsgi_app())
+        policy = config.registry.queryUtility(ISecurityPolicy)
+        assert policy.verifier.audiences == {pomerium.audience}
+        assert policy.exempt == ("/healthz", "/status")
+        assert app.get("/", headers=pomerium.headers("a@x.com")).text == "a@x.com"
+        assert app.get("/").text == "anon"  # optional, from the environment
+
+
+def test_jwks_setting_excludes_the_environments_jwks_url(pomerium: FakePomerium,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POMERIUM_JWKS_URL", "https://keys.example.com/jwks.json")
+    monkeypatch.setenv("POMERIUM_OPTIONAL", "true")
+    config = Configurator(settings={"pomerium.audience": pomerium.audience,
+                                    "pomerium.jwks": json.dumps(pomerium.jwks),
+                                    "pomerium.optional": "false"})
+    config.include("pyramid_pomerium")
+    config.commit()
+    assert isinstance(config.registry.queryUtility(ISecurityPolicy).verifier.keys, StaticKeys)
+    assert config.get_settings()["pomerium.optional"] is False
