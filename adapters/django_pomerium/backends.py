@@ -15,6 +15,7 @@ permissions (so synced groups carry their permissions into the admin), but its
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from django.contrib.auth import get_user_model
@@ -119,23 +120,34 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
         if identity is None:
             return user
         conf = get_settings()
-        changed = []
-        for field, groups in (("is_superuser", conf.superuser_groups),
-                              ("is_staff", conf.staff_groups)):
-            if groups is None:
-                continue
-            _check_field(type(user), field, f"{field.upper()[3:]}_GROUPS")
-            value = identity.in_group(*groups) if groups else False
-            if field == "is_staff" and conf.superuser_groups:
-                value = value or identity.in_group(*conf.superuser_groups)
-            if getattr(user, field) != value:
-                setattr(user, field, value)
-                changed.append(field)
-        if changed:
-            user.save(update_fields=changed)
+        if conf.staff_groups is not None or conf.superuser_groups is not None:
+            changed = self.sync_flags(user, identity, conf)
+            if changed:
+                user.save(update_fields=changed)
         if conf.sync_groups:
             self.sync_groups(user, identity, conf.sync_groups)
         return user
+
+    def sync_flags(self, user: t.Any, identity: Identity, conf: PomeriumSettings
+                   ) -> list[str]:
+        """Set ``is_superuser`` (members of ``SUPERUSER_GROUPS``) and ``is_staff``
+        (members of ``STAFF_GROUPS`` or ``SUPERUSER_GROUPS``: the admin needs both for a
+        superuser); each only when its setting is given. The names of changed fields."""
+        changed = []
+        superuser = bool(conf.superuser_groups) and identity.in_group(*conf.superuser_groups)
+        if conf.superuser_groups is not None:
+            _check_field(type(user), "is_superuser", "SUPERUSER_GROUPS")
+            if user.is_superuser != superuser:
+                user.is_superuser = superuser
+                changed.append("is_superuser")
+        if conf.staff_groups is not None:
+            _check_field(type(user), "is_staff", "STAFF_GROUPS")
+            staff = superuser or (bool(conf.staff_groups)
+                                  and identity.in_group(*conf.staff_groups))
+            if user.is_staff != staff:
+                user.is_staff = staff
+                changed.append("is_staff")
+        return changed
 
     def sync_groups(self, user: t.Any, identity: Identity, sync: bool | tuple[str, ...]
                     ) -> None:
@@ -145,15 +157,18 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
         current = getattr(user, GROUP_NAMES_ATTRIBUTE, None)
         if current is None:
             current = frozenset(user.groups.values_list("name", flat=True))
-        group_model = user.groups.model
-        limit = group_model._meta.get_field("name").max_length or 150
-        token = frozenset(name for name in identity.groups if len(name) <= limit)
+        token = frozenset(identity.groups)
+        limit = _name_limit()
+        if max(map(len, token), default=0) > limit:
+            # Names too long for the group model cannot be stored, so they are not synced.
+            token = frozenset(name for name in token if len(name) <= limit)
         managed = None if sync is True else frozenset(sync)
         wanted = token if managed is None else token & managed
         remove = (current if managed is None else current & managed) - wanted
         add = wanted - current
         if not add and not remove:
             return
+        group_model = user.groups.model
         with transaction.atomic():
             if add:
                 existing = set(group_model._default_manager.filter(name__in=add)
@@ -165,6 +180,13 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
             if remove:
                 user.groups.remove(*group_model._default_manager.filter(name__in=remove))
         setattr(user, GROUP_NAMES_ATTRIBUTE, (current - remove) | add)
+
+
+@functools.cache
+def _name_limit() -> int:
+    """The longest group name the group model stores (read once: it never changes)."""
+    model = get_user_model()._meta.get_field("groups").related_model
+    return int(model._meta.get_field("name").max_length or 150)
 
 
 def _check_field(model: t.Any, field: str, setting: str) -> None:
