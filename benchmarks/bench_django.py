@@ -23,11 +23,11 @@ import typing as t
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import django  # noqa: E402
-from django.conf import settings  # noqa: E402
+import django
+from django.conf import settings
 
-from pomerium_wsgi import Identity  # noqa: E402
-from pomerium_wsgi.testing import FakePomerium  # noqa: E402
+from pomerium_wsgi import Identity
+from pomerium_wsgi.testing import FakePomerium
 
 GROUPS = ["staff", "ops", "dev"]
 
