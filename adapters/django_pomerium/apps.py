@@ -6,7 +6,7 @@ from django.apps import AppConfig
 from django.core import checks
 
 
-class PomeriumConfig(AppConfig):
+class PomeriumConfig(AppConfig):  # type: ignore[misc]
     """Registers the checks of :mod:`django_pomerium.checks` when the app is ready."""
 
     name = "django_pomerium"

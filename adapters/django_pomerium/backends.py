@@ -134,7 +134,8 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
         (members of ``STAFF_GROUPS`` or ``SUPERUSER_GROUPS``: the admin needs both for a
         superuser); each only when its setting is given. The names of changed fields."""
         changed = []
-        superuser = bool(conf.superuser_groups) and identity.in_group(*conf.superuser_groups)
+        superuser = bool(conf.superuser_groups) and identity.in_group(
+            *(conf.superuser_groups or ()))
         if conf.superuser_groups is not None:
             _check_field(type(user), "is_superuser", "SUPERUSER_GROUPS")
             if user.is_superuser != superuser:
@@ -154,6 +155,8 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
         """Make *user*'s managed groups the token's: all groups when *sync* is True, only
         the named ones otherwise (groups outside the list are left alone). Groups are
         created on first sight."""
+        if sync is False:
+            return
         current = getattr(user, GROUP_NAMES_ATTRIBUTE, None)
         if current is None:
             current = frozenset(user.groups.values_list("name", flat=True))
@@ -162,7 +165,7 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
         if max(map(len, token), default=0) > limit:
             # Names too long for the group model cannot be stored, so they are not synced.
             token = frozenset(name for name in token if len(name) <= limit)
-        managed = None if sync is True else frozenset(sync)
+        managed = None if isinstance(sync, bool) else frozenset(sync)
         wanted = token if managed is None else token & managed
         remove = (current if managed is None else current & managed) - wanted
         add = wanted - current

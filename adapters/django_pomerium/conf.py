@@ -41,7 +41,7 @@ KEYS = (*VERIFIER_KEYS, "VERIFIER", "OPTIONAL", "EXEMPT", "HEADER", "CORS_PREFLI
         "CREATE_USERS", "SYNC_GROUPS", "USERNAME_CLAIM", "STAFF_GROUPS", "SUPERUSER_GROUPS")
 
 
-class PomeriumImproperlyConfigured(ConfigurationError, ImproperlyConfigured):
+class PomeriumImproperlyConfigured(ConfigurationError, ImproperlyConfigured):  # type: ignore[misc]
     """A bad ``settings.POMERIUM``: both the core's ``ConfigurationError`` and Django's
     ``ImproperlyConfigured``, so either ``except`` clause catches it."""
 

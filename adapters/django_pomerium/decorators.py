@@ -45,7 +45,7 @@ def check_request(request: HttpRequest, requirement: Requirement, sender: object
         closed, and loudly).
     """
     try:
-        identity = request.pomerium_identity  # type: ignore[attr-defined]
+        identity = request.pomerium_identity
     except AttributeError:
         raise ImproperlyConfigured(
             "a Pomerium requirement guards a view, but the request was not verified: add "

@@ -76,7 +76,8 @@ class PomeriumMiddleware:
             markcoroutinefunction(self)
         get_settings()  # a bad configuration fails at start-up, not on the first request
         found = find_backend()
-        self.backend_path, self.backend = found if found else (None, None)
+        self.backend_path: str | None = found[0] if found else None
+        self.backend: PomeriumBackend | None = found[1] if found else None
 
     def __call__(self, request: HttpRequest) -> t.Any:
         if self.async_mode:
@@ -130,7 +131,7 @@ class PomeriumMiddleware:
         # request.headers is built from META once and cached: drop a copy that a
         # middleware before this one made while the claim headers were still there.
         request.__dict__.pop("headers", None)
-        request.pomerium_identity = identity  # type: ignore[attr-defined]
+        request.pomerium_identity = identity
 
     def _map_user(self, request: HttpRequest, identity: Identity | None) -> t.Any:
         """The user this request acts as: the backend's mapping of *identity*, or anonymous
@@ -154,4 +155,4 @@ class PomeriumMiddleware:
         async def auser() -> t.Any:
             return user
 
-        request.auser = auser  # type: ignore[attr-defined]
+        request.auser = auser
