@@ -16,6 +16,7 @@ permissions (so synced groups carry their permissions into the admin), but its
 from __future__ import annotations
 
 import functools
+import logging
 import typing as t
 
 from django.contrib.auth import get_user_model
@@ -29,6 +30,8 @@ from django.http import HttpRequest
 from pomerium_wsgi import Identity
 
 from .conf import PomeriumSettings, get_settings
+
+log = logging.getLogger("django_pomerium.backends")
 
 #: The attribute of a fetched user holding the names of its groups (from the same query).
 GROUP_NAMES_ATTRIBUTE = "_pomerium_group_names"
@@ -63,7 +66,14 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
         value = identity.claims.get(conf.username_claim)
         if not isinstance(value, str) or not value:
             return None
-        return self.clean_username(value)
+        username = self.clean_username(value)
+        # A value the username field cannot store would fail in the database (a 500 on
+        # databases that enforce lengths): such an identity is not mapped.
+        if not username or len(username) > _username_limit() or "\x00" in username:
+            log.warning("the %r claim does not fit the username field; user not mapped",
+                        conf.username_claim)
+            return None
+        return username
 
     def clean_username(self, username: str) -> str:
         """Hook: normalise the claim's value (e.g. lower-case it). Unchanged by default."""
@@ -183,6 +193,13 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
             if remove:
                 user.groups.remove(*group_model._default_manager.filter(name__in=remove))
         setattr(user, GROUP_NAMES_ATTRIBUTE, (current - remove) | add)
+
+
+@functools.cache
+def _username_limit() -> int:
+    """The longest username the user model stores (read once: it never changes)."""
+    model = get_user_model()
+    return int(model._meta.get_field(model.USERNAME_FIELD).max_length or 2**31)
 
 
 @functools.cache

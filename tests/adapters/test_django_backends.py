@@ -69,6 +69,25 @@ def test_username_claim(site: t.Any, fake: FakePomerium, claim: str,
     assert (user.username if user else None) == expected
 
 
+@pytest.mark.parametrize("email", [
+    pytest.param("a" * 140 + "@example.com", id="too-long"),
+    pytest.param("nul\x00@example.com", id="nul"),
+])
+def test_username_that_does_not_fit_is_not_mapped(site: t.Any, fake: FakePomerium,
+                                                  email: str,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    assert PomeriumBackend().authenticate(None, identity=identity(fake, email)) is None
+    assert not get_user_model().objects.exists()
+    assert "not mapped" in caplog.text and email not in caplog.text
+
+
+def test_over_long_username_through_the_middleware_is_anonymous(site: t.Any,
+                                                               fake: FakePomerium) -> None:
+    token = fake.token("a" * 140 + "@example.com")
+    response = Client().get("/whoami", HTTP_X_POMERIUM_JWT_ASSERTION=token)
+    assert response.status_code == 200 and response.json()["user"] is None
+
+
 @pytest.mark.parametrize("what", [pytest.param(None, id="none"),
                                   pytest.param("ada@example.com", id="string")])
 def test_not_an_identity_is_not_mapped(site: t.Any, what: t.Any) -> None:
