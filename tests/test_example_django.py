@@ -22,7 +22,7 @@ def test_example_suite_passes() -> None:
     result = manage("test", "examples.django.demo", "-v", "2",
                     POMERIUM_AUDIENCE="app.example.com")
     assert result.returncode == 0, result.stderr
-    assert "Ran 8 tests" in result.stderr and "OK" in result.stderr
+    assert "Ran 9 tests" in result.stderr and "OK" in result.stderr
 
 
 @pytest.mark.parametrize(("env", "expected"), [

@@ -38,6 +38,12 @@ class ExampleTests(TestCase):
         user = get_user_model().objects.get(username="ada@example.com")
         self.assertEqual(list(user.groups.values_list("name", flat=True)), ["admins"])
 
+    def test_known_user_costs_one_query(self) -> None:
+        self.get("/api/me", groups=("admins",))  # first sight: creates and syncs
+        with self.assertNumQueries(1):
+            response = self.get("/api/me", groups=("admins",))
+        self.assertEqual(response.status_code, 200)
+
     def test_admins_only(self) -> None:
         self.assertEqual(self.get("/admins", groups=("admins",)).status_code, 200)
         denied = self.get("/admins", groups=("staff",))
