@@ -14,6 +14,9 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-a-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
 ALLOWED_HOSTS = os.environ.get(
     "DJANGO_ALLOWED_HOSTS", "app.example.com,localhost,127.0.0.1,[::1]").split(",")
+# The admin's forms POST through Pomerium over HTTPS: Django's CSRF check wants the origin.
+CSRF_TRUSTED_ORIGINS = os.environ.get(
+    "DJANGO_CSRF_TRUSTED_ORIGINS", "https://app.example.com").split(",")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
