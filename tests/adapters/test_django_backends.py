@@ -219,3 +219,25 @@ def test_admin_permissions_come_from_synced_groups(site: t.Any, fake: FakePomeri
     response = client.get("/admin/auth/group/", HTTP_X_POMERIUM_JWT_ASSERTION=fake.token(
         "ada@example.com", ["staff"]))
     assert response.status_code == 403
+
+
+def test_admin_form_post_with_csrf_for_a_token_superuser(site: t.Any,
+                                                          fake: FakePomerium) -> None:
+    import re
+
+    site(STAFF_GROUPS=["staff"], SUPERUSER_GROUPS=["root"])
+    client = Client(enforce_csrf_checks=True)
+
+    def token() -> str:
+        return fake.token("ada@example.com", ["root"])
+
+    form = client.get("/admin/auth/group/add/", HTTP_X_POMERIUM_JWT_ASSERTION=token())
+    assert form.status_code == 200
+    csrf = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', form.content)
+    assert csrf is not None
+    response = client.post("/admin/auth/group/add/",
+                           {"name": "auditors", "csrfmiddlewaretoken": csrf.group(1).decode()},
+                           HTTP_X_POMERIUM_JWT_ASSERTION=token())
+    assert response.status_code == 302
+    assert Group.objects.filter(name="auditors").exists()
+    assert "sessionid" not in client.cookies  # no session was started
