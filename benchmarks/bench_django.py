@@ -112,10 +112,12 @@ def main() -> None:
         import cProfile
         import pstats
 
-        cProfile.runctx("for _ in range(number): with_user(request)", globals(),
-                        {"with_user": with_user, "request": request, "number": number},
-                        "/tmp/bench_django.prof")
-        pstats.Stats("/tmp/bench_django.prof").sort_stats("tottime").print_stats(20)
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(number):
+            with_user(request)
+        profile.disable()
+        pstats.Stats(profile).sort_stats("tottime").print_stats(20)
         return
     results = {
         "middleware, identity only (no backend)": best_us(run(identity_only), number, repeat),
