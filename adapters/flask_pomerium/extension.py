@@ -200,9 +200,10 @@ class Pomerium:
 
     Config keys (read once, by :meth:`init_app`):
 
-    ``POMERIUM_AUDIENCE``, ``POMERIUM_ISSUER``, ``POMERIUM_JWKS_URL``, ``POMERIUM_JWKS``,
-    ``POMERIUM_ALGORITHMS``, ``POMERIUM_LEEWAY``, ``POMERIUM_CACHE``
-        the :class:`~pomerium_wsgi.Verifier` options (strings may be comma-separated lists).
+    The verifier keys
+        ``POMERIUM_AUDIENCE``, ``POMERIUM_ISSUER``, ``POMERIUM_JWKS_URL``, ``POMERIUM_JWKS``,
+        ``POMERIUM_ALGORITHMS``, ``POMERIUM_LEEWAY``, ``POMERIUM_CACHE``: the
+        :class:`~pomerium_wsgi.Verifier` options (strings may be comma-separated lists).
     ``POMERIUM_OPTIONAL`` (False)
         True lets requests without a valid token reach the views as anonymous; the
         decorators still answer 401.
