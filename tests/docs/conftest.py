@@ -15,15 +15,20 @@ verifying) is the code that runs in production.
 from __future__ import annotations
 
 import importlib.util
+import os
+import pathlib
+import subprocess
 import sys
+import time
 import typing as t
+import urllib.error
 import urllib.request
 
 import pytest
 
 from pomerium_wsgi.testing import FakePomerium
 
-from ..conftest import ROOT
+from ..conftest import ROOT, free_port
 
 SNIPPETS = ROOT / "docs" / "snippets"
 DOCS = ROOT / "docs"
@@ -77,3 +82,43 @@ def python_path() -> t.Iterator[None]:
         yield
     finally:
         sys.path.remove(str(ROOT))
+
+
+def run_under_dev(snippet: str, directory: pathlib.Path, paths: list[str],
+                  *options: str) -> list[tuple[int, str]]:
+    """Save a snippet as ``app.py`` in *directory*, serve it with the real
+    ``pomerium-wsgi dev app:app`` (as a reader would), and GET each path once."""
+    (directory / "app.py").write_text((SNIPPETS / f"{snippet}.py").read_text())
+    port = free_port()
+    command = [sys.executable, "-m", "pomerium_wsgi", "dev", "app:app", "--port", str(port),
+               *options]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("POMERIUM_AUDIENCE", None)
+    env.pop("POMERIUM_JWKS_URL", None)
+    process = subprocess.Popen(command, cwd=directory, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    answers: list[tuple[int, str]] = []
+    try:
+        deadline = time.monotonic() + 60
+        for path in paths:
+            while True:
+                assert process.poll() is None, f"dev exited: {process.communicate()[0]}"
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
+                                                timeout=10) as response:
+                        answers.append((response.status, response.read().decode()))
+                    break
+                except urllib.error.HTTPError as exc:
+                    answers.append((exc.code, exc.read().decode()))
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    assert time.monotonic() < deadline, "dev did not answer within 60 s"
+                    time.sleep(0.2)
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate(timeout=20)
+    return answers

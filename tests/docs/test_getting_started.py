@@ -7,17 +7,18 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
 from werkzeug.test import Client
 
 from pomerium_wsgi.testing import FakePomerium
 
 from ..conftest import ROOT
-from .conftest import SNIPPETS, load_snippet, page
+from .conftest import SNIPPETS, load_snippet, page, run_under_dev
 
 
 def test_the_page_shows_its_snippets() -> None:
     text = page("getting-started")
-    for name in ("wsgi_quickstart", "testing_conftest", "testing_first_test"):
+    for name in ("wsgi_quickstart", "wsgi_dev", "testing_conftest", "testing_first_test"):
         assert f"snippets/{name}.py" in text
     assert "pomerium-wsgi dev" in text
 
@@ -50,3 +51,17 @@ def test_first_test_names_its_file() -> None:
     # The page tells the reader which file each block goes to.
     assert (SNIPPETS / "testing_first_test.py").read_text().startswith("# test_app.py\n")
     assert (SNIPPETS / "testing_conftest.py").read_text().startswith("# conftest.py\n")
+
+
+def test_the_app_runs_under_dev_as_the_page_says(tmp_path: pathlib.Path) -> None:
+    """``pomerium-wsgi dev app:app --email ada@example.com`` greets Ada (real command)."""
+    answers = run_under_dev("wsgi_dev", tmp_path, ["/", "/"],
+                            "--email", "ada@example.com", "--group", "admins")
+    assert answers == [(200, "Hello, ada@example.com\n")] * 2
+
+
+def test_the_dev_settings_default_to_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POMERIUM_AUDIENCE", raising=False)
+    monkeypatch.delenv("POMERIUM_JWKS_URL", raising=False)
+    verifier = load_snippet("wsgi_dev").verifier
+    assert verifier.keys.url == "https://app.example.com/.well-known/pomerium/jwks.json"
