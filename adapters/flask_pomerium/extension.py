@@ -162,8 +162,9 @@ class Pomerium:
     from the environment variable of the same name (``POMERIUM_AUDIENCE``,
     ``POMERIUM_JWKS_URL``, ...), so ``app.config.from_prefixed_env()`` is not needed:
 
-    ``POMERIUM_AUDIENCE``, ``POMERIUM_ISSUER``, ``POMERIUM_JWKS_URL``, ``POMERIUM_JWKS``,
-    ``POMERIUM_ALGORITHMS``, ``POMERIUM_LEEWAY``, ``POMERIUM_TIMEOUT``, ``POMERIUM_CACHE``
+    The verifier keys
+        ``POMERIUM_AUDIENCE``, ``POMERIUM_ISSUER``, ``POMERIUM_JWKS_URL``, ``POMERIUM_JWKS``,
+        ``POMERIUM_ALGORITHMS``, ``POMERIUM_LEEWAY``, ``POMERIUM_TIMEOUT``, ``POMERIUM_CACHE``:
         the :class:`~pomerium_wsgi.Verifier` options (strings may be comma-separated
         lists). ``POMERIUM_JWKS`` and ``POMERIUM_JWKS_URL`` count as one setting: where
         the config names either, the environment's key source is ignored.

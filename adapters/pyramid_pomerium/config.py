@@ -19,9 +19,10 @@ from pyramid.tweens import EXCVIEW
 from pomerium_wsgi import ConfigurationError as CoreConfigurationError
 from pomerium_wsgi import Verifier
 from pomerium_wsgi.configure import Configured, configure
+from pomerium_wsgi.settings import DEFAULT_HEADER
 
 from .errors import ConfigurationError
-from .policy import DEFAULT_HEADER, PomeriumSecurityPolicy
+from .policy import PomeriumSecurityPolicy
 from .views import (
     EXEMPTION_DERIVER_PLACE,
     exemption_view_deriver,

@@ -1,0 +1,2 @@
+# conftest.py
+pytest_plugins = ["pomerium_wsgi.testing"]
