@@ -22,16 +22,22 @@ SNIPPETS = ROOT / "docs" / "snippets"
 
 #: WebOb (under WebTest) imports the stdlib cgi module on Python < 3.13, as in pyproject.
 CGI_WARNING = "ignore:'cgi' is deprecated and slated for removal:DeprecationWarning"
-#: recipe -> how many tests its test file holds.
-RECIPES = {"fake": 3, "flask": 3, "bottle": 2, "pyramid": 2, "wsgi": 3}
+#: recipe -> (its app snippet or None, its test snippet, how many tests that file holds).
+RECIPES = {
+    "fake": (None, "testing_fake_test.py", 3),
+    "flask": ("testing_flask_app.py", "testing_flask_test.py", 3),
+    "bottle": ("testing_bottle_app.py", "testing_bottle_test.py", 2),
+    "pyramid": ("testing_pyramid_app.py", "testing_pyramid_test.py", 2),
+    "wsgi": ("testing_wsgi_app.py", "testing_wsgi_test.py", 3),
+}
 
 
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_recipe_passes_under_pytest(tmp_path: pathlib.Path, recipe: str) -> None:
-    app = SNIPPETS / f"testing_{recipe}_app.py"
-    if app.exists():
-        (tmp_path / "myapp.py").write_text(app.read_text())
-    (tmp_path / "test_myapp.py").write_text((SNIPPETS / f"testing_{recipe}_test.py").read_text())
+    app, tests, count = RECIPES[recipe]
+    if app is not None:
+        (tmp_path / "myapp.py").write_text((SNIPPETS / app).read_text())
+    (tmp_path / "test_myapp.py").write_text((SNIPPETS / tests).read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "POMERIUM_"))}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
@@ -39,12 +45,11 @@ def test_recipe_passes_under_pytest(tmp_path: pathlib.Path, recipe: str) -> None
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, done.stdout + done.stderr
-    assert summary.startswith(f"{RECIPES[recipe]} passed"), done.stdout
+    assert summary.startswith(f"{count} passed"), done.stdout
 
 
 def test_page_shows_every_recipe() -> None:
     page = (ROOT / "docs" / "testing.md").read_text()
-    for recipe in RECIPES:
-        assert f"snippets/testing_{recipe}_test.py" in page
-    for recipe in ("flask", "bottle", "pyramid", "wsgi"):
-        assert f"snippets/testing_{recipe}_app.py" in page
+    for app, tests, _ in RECIPES.values():
+        assert f"snippets/{tests}" in page
+        assert app is None or f"snippets/{app}" in page
