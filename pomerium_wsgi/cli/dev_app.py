@@ -25,6 +25,7 @@ import typing as t
 from .common import UsageError
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_IMPORTLIB = os.path.dirname(os.path.abspath(importlib.__file__ or ""))
 
 
 class AppError(UsageError):
@@ -45,7 +46,7 @@ class AppError(UsageError):
 
 def _is_users(filename: str) -> bool:
     return not (filename.startswith("<frozen importlib")
-                or os.path.dirname(os.path.abspath(filename)) == _HERE)
+                or os.path.dirname(os.path.abspath(filename)) in (_HERE, _IMPORTLIB))
 
 
 @dataclasses.dataclass

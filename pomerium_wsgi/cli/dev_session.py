@@ -152,13 +152,13 @@ class DevSession:
     def _hint(self, reason: str, startup: bool = False) -> str | None:
         verifiers = _live_verifiers()
         audience = self.fake.audience
-        if reason == "audience":
+        if reason in ("audience", "issuer"):  # another route's token has both wrong
             wanted = sorted({a for v in verifiers if audience not in v.audiences
                              for a in v.audiences})
             if wanted:
                 return (f"the app expects the audience {', '.join(wanted)}, dev mints "
                         f"tokens for {audience}: restart dev with --audience {wanted[0]}")
-            if startup:
+            if startup or reason == "issuer":
                 return None
             return (f"the app refused dev's token (aud {audience}) as 'audience': restart "
                     "dev with --audience set to the host the app is configured for")

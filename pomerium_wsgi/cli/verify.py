@@ -40,7 +40,7 @@ from .terminal import dumps, echo, error, escape
 
 # What people paste: a header line copied from a browser's or proxy's request log.
 _PREFIX = re.compile(
-    r"(?P<prefix>(?:(?:x-pomerium-jwt-assertion|authorization)\s*:\s*)?(?:bearer\s+)?)",
+    r"(?P<prefix>(?:(?:x-pomerium-jwt-assertion|authorization)\s*:\s*)?(?:bearer(?:\s+|$))?)",
     re.IGNORECASE)
 
 
