@@ -55,7 +55,7 @@ class LoadedApp:
 
     app: t.Any
     asgi: bool
-    how: str  # e.g. "create_app() returned it", for the banner
+    how: str  # e.g. ", from create_app()", for the banner
 
 
 def is_asgi(app: object) -> bool:
@@ -146,7 +146,7 @@ def load_app(spec: str, force_asgi: bool = False) -> LoadedApp:
             value = value(*args, **kwargs)
         except Exception as exc:
             raise AppError(f"the factory {name}() raised (traceback above)", exc) from None
-        how = f" (returned by {name}())"
+        how = f", from {name}()"
         if value is None:
             raise UsageError(f"the factory {name}() returned None, not an application")
     if not callable(value):
