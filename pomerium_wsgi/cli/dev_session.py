@@ -78,6 +78,7 @@ class DevSession:
         self.hosts = hosts
         self.out = out or sys.stderr
         self._said: set[str] = set()
+        self._explained: set[str] = set()
         self._failed_urls: list[str] = []
         self._lock = threading.Lock()
         verification_failed.connect(self._on_refused, weak=False)
@@ -129,8 +130,10 @@ class DevSession:
 
     def explain(self, reason: str) -> None:
         """Say once, in one line, why the app refuses dev's tokens (if dev can tell)."""
-        if self.identity.anonymous and reason == "missing":
-            return
+        with self._lock:
+            if reason in self._explained or (self.identity.anonymous and reason == "missing"):
+                return  # (looking for the app's verifiers walks every object: only once)
+            self._explained.add(reason)
         hint = self._hint(reason)
         if hint:
             self.say(hint)

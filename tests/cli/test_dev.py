@@ -239,3 +239,22 @@ def test_dev_stops_cleanly(signum: int, ignore_sigint: bool, reload: bool,
     assert dev.stdout.count("pomerium-wsgi dev: stopped") == 1, dev.stdout
     assert "Traceback" not in dev.stderr
     assert dev.all_gone()
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b'{"type":"about:blank","status":401,"reason":"audience"}', "application/problem+json"),
+    (b"401 Unauthorized: wrong audience (reason: audience)\n", "text/plain"),
+], ids=["problem-json", "text"])
+def test_dev_reads_the_reason_from_a_refusal_body(body: bytes, content_type: str,
+                                                  tmp_path: pathlib.Path) -> None:
+    """An app that refuses on its own (no core signal, no Verifier to look at)."""
+    write(tmp_path, "refuser.py", f'''
+        def app(environ, start_response):
+            start_response("401 Unauthorized", [("Content-Type", {content_type!r})])
+            return [{body!r}]
+        ''')
+    with Dev("refuser:app", cwd=tmp_path) as dev:
+        assert dev.wait_ready().status == 401
+        assert dev.request("/again").status == 401
+        dev.wait_for("GET /again 401")
+    assert dev.stderr.count("as 'audience': restart dev with --audience set to") == 1

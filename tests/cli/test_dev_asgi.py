@@ -7,7 +7,10 @@ with the Verifier the environment configures, and echoes what it found.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import pathlib
+import time
 import typing as t
 
 import pytest
@@ -141,3 +144,22 @@ def test_dev_asgi_injects_into_websocket_scopes_and_checks_their_host() -> None:
     assert len(tokens) == 1 and tokens[0] != b"forged"
     assert fake.verifier().verify(tokens[0].decode()).email == "ada@example.com"
     assert sent == [{"type": "websocket.accept"}, {"type": "websocket.close", "code": 1008}]
+
+
+def test_dev_asgi_reload_restarts_uvicorn_on_a_change(project: pathlib.Path) -> None:
+    with Dev("asgiapp:app", "--reload", "--email", "ada@example.com", cwd=project) as dev:
+        assert dev.wait_ready().json()["server"] == "asgi"
+        source = project / "asgiapp.py"
+        source.write_text(source.read_text().replace('"server": "asgi"', '"server": "v2"'))
+        later = time.time() + 5
+        os.utime(source, (later, later))
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(ConnectionError, OSError, ValueError):
+                if dev.request().json()["server"] == "v2":
+                    break
+            assert time.monotonic() < deadline, dev.stderr
+            time.sleep(0.2)
+        assert dev.stop() == 0
+    assert "asgiapp.py changed; restarting" in dev.stderr
+    assert dev.stdout.count("pomerium-wsgi dev: stopped") == 1 and dev.all_gone()
