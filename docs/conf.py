@@ -14,12 +14,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # core on the path so autodoc also works from a plain checkout.
 sys.path[:0] = [str(ROOT), str(ROOT / "adapters")]
 
-import pomerium_wsgi  # noqa: E402 - needs the path above
-
 # The Django adapter's modules import Django's auth models, which need configured
-# settings: a minimal configuration, enough for autodoc to import them.
+# settings: a minimal configuration (below), enough for autodoc to import them.
 import django  # noqa: E402
 from django.conf import settings as django_settings  # noqa: E402
+
+import pomerium_wsgi  # noqa: E402 - needs the path above
 
 if not django_settings.configured:
     django_settings.configure(
