@@ -30,7 +30,7 @@ import pytest
 from .conftest import ROOT
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-_SERVING = re.compile(r"serving \S+ at (http://127\.0\.0\.1:\d+/)")
+_SERVING = re.compile(r"serving \S+ (?:\(\w+\) )?at (http://127\.0\.0\.1:\d+/)")
 DEV = pathlib.Path(sys.executable).with_name("pomerium-wsgi")
 
 
