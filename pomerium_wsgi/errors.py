@@ -123,6 +123,15 @@ class KeysUnavailable(VerificationError):
     default_message = "the signing keys are unavailable"
 
 
+class FetchRequired(KeysUnavailable):
+    """The keys must be fetched (or another thread's fetch awaited) to go on.
+
+    Raised only inside :func:`pomerium_wsgi.keys.no_fetch`, where blocking is not allowed
+    (an event loop's thread): the caller runs the verification again in a worker thread.
+    Outside that block, nothing raises it.
+    """
+
+
 class AccessDenied(PomeriumError):
     """A verified identity does not meet an authorization requirement (HTTP 403)."""
 

@@ -20,6 +20,7 @@ Security rules kept here (see README "Security"):
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import ipaddress
@@ -44,7 +45,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.jwk import ECKey, RSAKey
 
 from ._jose import b64url_decode
-from .errors import ConfigurationError, KeysUnavailable, UnknownKey, VerificationError
+from .errors import (
+    ConfigurationError,
+    FetchRequired,
+    KeysUnavailable,
+    UnknownKey,
+    VerificationError,
+)
 from .signals import keys_refresh_failed, keys_refreshed, send_safely
 
 log = logging.getLogger("pomerium_wsgi.keys")
@@ -56,6 +63,31 @@ MIN_RSA_BITS = 2048
 MAX_KEYS = 64
 #: The longest ``kid`` accepted (Pomerium's are 64 hex characters).
 MAX_KID_LENGTH = 256
+
+# True inside no_fetch(): RemoteJWKS.get raises FetchRequired instead of blocking.
+_NO_FETCH: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "pomerium_wsgi_no_fetch", default=False
+)
+
+
+class no_fetch:  # lower case: used like a function, ``with no_fetch(): ...``
+    """Within this block, a key lookup that would fetch or wait raises FetchRequired.
+
+    For callers on an event loop: verification runs inline when the keys are at hand,
+    and goes to a worker thread (outside this block) only when the network is needed.
+    A context variable, so it holds for this thread or task only. A class rather than a
+    generator-based context manager: it is entered on every request of an ASGI app.
+    """
+
+    __slots__ = ("_reset",)
+    _reset: contextvars.Token[bool]
+
+    def __enter__(self) -> None:
+        self._reset = _NO_FETCH.set(True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _NO_FETCH.reset(self._reset)
+
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _DIRECTIVE = re.compile(r'(?:[^,"]|"[^"]*")+')
@@ -468,6 +500,8 @@ class RemoteJWKS:
                 return key
             if now - self._last_kid_fetch < self.cooldown:
                 raise UnknownKey()  # looked up recently: no lock, no I/O
+        if _NO_FETCH.get():
+            raise FetchRequired()  # the slow path may take the lock, read the cache or fetch
         return self._get_slow(kid)
 
     def _get_slow(self, kid: str) -> VerificationKey:
