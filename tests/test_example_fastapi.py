@@ -15,7 +15,8 @@ from pomerium_wsgi.testing import FakePomerium
 
 
 @pytest.fixture
-def example(pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[types.ModuleType]:
+def example(pomerium: FakePomerium,
+            monkeypatch: pytest.MonkeyPatch) -> t.Iterator[types.ModuleType]:
     with pomerium.serve() as url:
         monkeypatch.setenv("POMERIUM_AUDIENCE", pomerium.audience)
         monkeypatch.setenv("POMERIUM_JWKS_URL", url)

@@ -38,7 +38,7 @@ async def me(identity: CurrentIdentity) -> dict[str, t.Any]:
 
 @app.get("/api/reports")
 async def reports(
-    identity: Identity = Depends(require_group("auditors", "admins")),
+    identity: t.Annotated[Identity, Depends(require_group("auditors", "admins"))],
 ) -> dict[str, t.Any]:
     return {"reports": ["q1", "q2"], "for": identity.email}
 
