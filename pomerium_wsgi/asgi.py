@@ -54,6 +54,8 @@ ASGIApp = t.Callable[[Scope, Receive, Send], t.Awaitable[None]]
 #: ``websocket.accept``, so the server answers the handshake with HTTP 403.
 WS_CLOSE_POLICY_VIOLATION = 1008
 _CLAIM_PREFIX = b"x-pomerium-claim-"
+_OTHER, _TOKEN, _CLAIM = 0, 1, 2
+_MAX_KINDS = 1024
 _T = t.TypeVar("_T")
 
 
@@ -99,7 +101,25 @@ class PomeriumMiddleware:
         self.cors_preflight = bool(cors_preflight)
         self.sender = self if sender is None else sender
         self._token_name = header.strip().lower().encode("ascii")
+        # Header name as sent -> _TOKEN, _CLAIM or _OTHER: one dict lookup per header
+        # instead of lower-casing and comparing each (names repeat from request to
+        # request; bounded, so made-up names cannot grow it without limit).
+        self._kinds: dict[bytes, int] = {}
         self._fetch = _SharedFetch()
+
+    def _classify(self, name: bytes) -> int:
+        """Whether header *name* (any case: lower case is usual in ASGI, not required)
+        is the token's, an unsigned claim's, or another."""
+        lowered = bytes(name).lower()
+        if lowered == self._token_name:
+            kind = _TOKEN
+        elif lowered.startswith(_CLAIM_PREFIX):
+            kind = _CLAIM
+        else:
+            kind = _OTHER
+        if len(self._kinds) < _MAX_KINDS:
+            self._kinds[name] = kind
+        return kind
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -107,21 +127,23 @@ class PomeriumMiddleware:
             return
 
         headers = scope["headers"]
-        token_name = self._token_name
+        kinds = self._kinds
         token: bytes | None = None
         forged = False
         for name, value in headers:
-            name = name.lower()  # lower case is usual in ASGI, not required
-            if name == token_name:
-                # Repeated, it is joined as a WSGI server would: malformed, refused.
-                token = value if token is None else token + b"," + value
-            elif name.startswith(_CLAIM_PREFIX):
-                forged = True
+            kind = kinds.get(name)
+            if kind is None:
+                kind = self._classify(name)
+            if kind:
+                if kind == _TOKEN:
+                    # Repeated, it is joined as a WSGI server would: malformed, refused.
+                    token = value if token is None else token + b"," + value
+                else:
+                    forged = True
         scope = dict(scope)  # ASGI: copy a scope before changing it
         if forged:
             scope["headers"] = [
-                (name, value) for name, value in headers
-                if not name.lower().startswith(_CLAIM_PREFIX)
+                (name, value) for name, value in headers if self._classify(name) != _CLAIM
             ]
         scope[IDENTITY_KEY] = None
         scope[ERROR_KEY] = None
@@ -137,13 +159,15 @@ class PomeriumMiddleware:
             identity = await self._verify(token.decode("latin-1"))
         except VerificationError as error:
             scope[ERROR_KEY] = error
-            send_safely(verification_failed, self.sender, error=error, environ=scope)
+            if verification_failed.receivers:
+                send_safely(verification_failed, self.sender, error=error, environ=scope)
             if not self.optional:
                 await _refuse(scope, send, error)
                 return
         else:
             scope[IDENTITY_KEY] = identity
-            send_safely(identity_verified, self.sender, identity=identity, environ=scope)
+            if identity_verified.receivers:  # (a call saved per request when none)
+                send_safely(identity_verified, self.sender, identity=identity, environ=scope)
         await self.app(scope, receive, send)
 
     async def _verify(self, token: str) -> Identity:

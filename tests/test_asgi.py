@@ -439,3 +439,16 @@ def test_plain_asyncio_without_anyio(fake: FakePomerium) -> None:
     outcome = json.loads(result.stdout)
     assert outcome["statuses"] == [200] * 10 and outcome["fetches"] == 1
     assert outcome["ticks"] >= 20
+
+
+def test_header_name_memo_is_bounded_and_still_strips_when_full(fake: FakePomerium) -> None:
+    echo = Echo()
+    app = PomeriumMiddleware(echo, fake.verifier())
+    made_up = [(f"X-Made-Up-{i}", "1") for i in range(1100)]
+    asgi_run(app, http_scope(headers=[token_header(fake.token()), *made_up]))
+    assert len(app._kinds) == 1024  # made-up names cannot grow it without limit
+    scope = http_scope(headers=[token_header(fake.token())])
+    scope["headers"].append((b"X-Pomerium-Claim-Never-Seen", b"admin"))
+    status, _, _ = answer(asgi_run(app, scope))
+    assert status == 200
+    assert [name for name, _ in echo.scopes[-1]["headers"]] == [b"x-pomerium-jwt-assertion"]
