@@ -452,3 +452,12 @@ def test_header_name_memo_is_bounded_and_still_strips_when_full(fake: FakePomeri
     status, _, _ = answer(asgi_run(app, scope))
     assert status == 200
     assert [name for name, _ in echo.scopes[-1]["headers"]] == [b"x-pomerium-jwt-assertion"]
+
+
+def test_wsgi_users_do_not_import_it() -> None:
+    """``import pomerium_wsgi`` loads neither this module nor AnyIO."""
+    program = ("import sys, pomerium_wsgi, pomerium_wsgi.testing; "
+               "print(sorted(m for m in ('pomerium_wsgi.asgi', 'anyio') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
