@@ -451,3 +451,26 @@ def test_problem_body_has_no_token(fake: FakePomerium) -> None:
                                                                "X-Pomerium-Jwt-Assertion": token})
     assert response.status_code == 403 and token not in response.text
     assert json.loads(response.text)["status"] == 403
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_httpx_async_client_with_keys_fetched_over_http(anyio_backend: str) -> None:
+    """httpx's ASGI transport in an async test: the first request fetches the keys."""
+    import httpx
+
+    fake = FakePomerium()
+    with fake.serve() as url:
+        app = FastAPI()
+        Pomerium(app, audience=fake.audience, jwks_url=url)
+
+        @app.get("/me")
+        async def me(identity: CurrentIdentity) -> str:
+            return identity.email
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/me", headers=fake.headers("ada@example.com"))
+            refused = await client.get("/me")
+    assert response.json() == "ada@example.com" and refused.status_code == 401
+    assert fake.jwks_requests == 1
