@@ -544,3 +544,23 @@ def test_localhost_subdomains_are_not_loopback() -> None:
 
     with pytest.raises(ConfigurationError):
         Verifier("app.example.com", jwks_url="http://evil.localhost/jwks.json")
+
+
+def test_no_fetch_turns_a_needed_fetch_into_fetch_required(fake: FakePomerium,
+                                                           clock: Clock) -> None:
+    from pomerium_wsgi.errors import FetchRequired
+    from pomerium_wsgi.keys import no_fetch
+
+    with JWKSServer(lambda headers: jwks_answer(fake.jwks)) as server:
+        verifier = fake.verifier(jwks_url=server.url)
+        token = fake.token()
+        with no_fetch(), pytest.raises(FetchRequired):
+            verifier.verify(token)  # cold: the keys must be fetched
+        assert server.requests == 0
+        assert verifier.verify(token).email == "user@example.com"  # outside: fetched
+        with no_fetch():
+            assert verifier.verify(fake.token()).email == "user@example.com"  # keys held
+            clock.advance(3600)
+            with pytest.raises(FetchRequired):
+                verifier.verify(fake.token())  # expired keys: a refresh is needed
+        assert server.requests == 1

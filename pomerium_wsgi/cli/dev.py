@@ -163,8 +163,8 @@ def _run(args: argparse.Namespace, user: DevUser, sock: socket.socket,
 
 
 def _wait_for_fix(files: t.Iterable[str]) -> int:
+    watcher = Watcher(files)  # first: a change made once the line below shows is seen
     error(f"{PROG} dev: waiting for a change to restart")
-    watcher = Watcher(files)
     changed = watcher.wait()
     error(f"{PROG} dev: {changed} changed; restarting")
     return EXIT_RESTART

@@ -1,0 +1,1 @@
+"""FastAPI example API protected by fastapi_pomerium."""
