@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import typing as t
 
-from .errors import ConfigurationError, MissingToken, VerificationError
+from .errors import ConfigurationError, FetchRequired, MissingToken, VerificationError
 from .identity import Identity
 from .problem import problem
 from .signals import identity_verified, send_safely, verification_failed
@@ -190,6 +190,10 @@ class PomeriumMiddleware:
         through the middleware does. For framework adapters that answer refusals their
         own way. Exempt paths are not considered here. *sender* overrides the signals'
         sender for this call (for a framework whose app is known only per request).
+
+        Inside :class:`~pomerium_wsgi.keys.no_fetch` (an event loop's thread), a lookup
+        that would fetch keys raises :class:`~pomerium_wsgi.errors.FetchRequired` out of
+        this method with no signal sent; the caller repeats the call in a worker thread.
         """
         if sender is None:
             sender = self.sender
@@ -200,6 +204,8 @@ class PomeriumMiddleware:
             if not token:
                 raise MissingToken()
             identity = self.verifier.verify(token)
+        except FetchRequired:
+            raise  # not a verdict: the caller verifies again where it may wait
         except VerificationError as error:
             environ[ERROR_KEY] = error
             send_safely(verification_failed, sender, error=error, environ=environ)

@@ -303,3 +303,35 @@ def test_is_cors_preflight(method: str, origin: str | None, request_method: str 
     from pomerium_wsgi.middleware import is_cors_preflight
 
     assert is_cors_preflight(method, origin, request_method) is expected
+
+
+def test_authenticate_under_no_fetch_leaves_the_fetch_to_the_caller(
+    fake: FakePomerium,
+) -> None:
+    # An event loop's adapter verifies inline under no_fetch(); a needed fetch is not a
+    # refusal: nothing is recorded as an error and no signal is sent.
+    from pomerium_wsgi.errors import FetchRequired
+    from pomerium_wsgi.keys import no_fetch
+    from pomerium_wsgi.signals import verification_failed
+
+    from .helpers import JWKSServer, jwks_answer
+
+    failures: list[object] = []
+
+    def on_failed(sender: object, **extra: object) -> None:
+        failures.append(extra["error"])
+
+    with JWKSServer(lambda headers: jwks_answer(fake.jwks)) as server:
+        gate = PomeriumMiddleware(lambda e, s: [], fake.verifier(jwks_url=server.url))
+        environ = {"HTTP_X_POMERIUM_JWT_ASSERTION": fake.token()}
+        verification_failed.connect(on_failed)
+        try:
+            with no_fetch(), pytest.raises(FetchRequired):
+                gate.authenticate(environ)
+            assert server.requests == 0 and failures == []
+            assert gate.authenticate(environ) is not None  # outside: fetched, verified
+            with no_fetch():
+                assert gate.authenticate(dict(environ)) is not None  # keys held: inline
+        finally:
+            verification_failed.disconnect(on_failed)
+        assert server.requests == 1 and failures == []

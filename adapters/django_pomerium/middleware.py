@@ -30,6 +30,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
 from pomerium_wsgi import ERROR_KEY, IDENTITY_KEY, Identity, get_error, strip_claim_headers
+from pomerium_wsgi.errors import FetchRequired
+from pomerium_wsgi.keys import no_fetch
 from pomerium_wsgi.middleware import environ_is_cors_preflight, path_is_exempt
 
 from .conf import PomeriumSettings, get_settings
@@ -91,10 +93,14 @@ class PomeriumMiddleware:
         if self._skips(request, conf):
             identity = None
         else:
-            # A worker thread: fetching the keys (rare, but up to TIMEOUT seconds) must
-            # not block the event loop.
-            identity = await sync_to_async(conf.gate.authenticate, thread_sensitive=False)(
-                request.META, sender=self)
+            # Inline, unless the keys must be fetched (rare, but up to TIMEOUT seconds):
+            # then in a worker thread, so the event loop never waits on the network.
+            try:
+                with no_fetch():
+                    identity = conf.gate.authenticate(request.META, sender=self)
+            except FetchRequired:
+                identity = await sync_to_async(
+                    conf.gate.authenticate, thread_sensitive=False)(request.META, sender=self)
             if identity is None and not conf.optional:
                 return refusal(request, get_error(request.META))
         self._record(request, identity)

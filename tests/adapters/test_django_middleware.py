@@ -4,6 +4,7 @@ rule, optional mode, exempt paths, CORS preflight, signals; under WSGI and ASGI.
 from __future__ import annotations
 
 import json
+import threading
 import typing as t
 
 import jwt
@@ -15,7 +16,7 @@ from django.test import AsyncClient, Client
 from pomerium_wsgi import Identity, VerificationError
 from pomerium_wsgi.signals import identity_verified, verification_failed
 from pomerium_wsgi.testing import FakePomerium
-from tests.helpers import Clock
+from tests.helpers import Clock, JWKSServer, jwks_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +281,33 @@ class TestAsync:
             assert ok.status_code == 200 and denied.status_code == 403
 
         run(scenario)
+
+    def test_keys_are_fetched_off_the_event_loop_and_verified_inline_once_held(
+        self, settings: t.Any, fake: FakePomerium, clock: Clock
+    ) -> None:
+        # Cold keys: the fetch runs in a worker thread. Held keys: verified on the loop's
+        # own thread, without a thread hop per request.
+        threads: list[int] = []
+
+        def on_verified(sender: object, **extra: object) -> None:
+            threads.append(threading.get_ident())
+
+        with JWKSServer(lambda headers: jwks_answer(fake.jwks)) as server:
+            settings.POMERIUM = {"VERIFIER": fake.verifier(jwks_url=server.url)}
+
+            async def scenario() -> int:
+                for _ in range(3):
+                    response = await AsyncClient().get(
+                        "/async/whoami", headers=fake.headers("ada@example.com"))
+                    assert response.status_code == 200
+                return threading.get_ident()
+
+            identity_verified.connect(on_verified)
+            try:
+                loop_thread = run(scenario)
+            finally:
+                identity_verified.disconnect(on_verified)
+            assert server.requests == 1
+        assert len(threads) == 3
+        assert threads[0] != loop_thread
+        assert threads[1:] == [loop_thread, loop_thread]
