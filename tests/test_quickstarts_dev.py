@@ -1,4 +1,4 @@
-"""The README's Flask, Bottle and Pyramid quick starts, run under ``pomerium-wsgi dev``.
+"""The README's WSGI, Flask, Bottle and Pyramid quick starts, run under ``pomerium-wsgi dev``.
 
 Each quick start's Python block is written, as it stands in the README, to a file in a
 temporary directory; ``pomerium-wsgi dev MODULE:app --email ... --group ...`` serves it
@@ -50,6 +50,11 @@ def first_block(heading: str, language: str) -> str:
     pytest.fail(f"the README's {heading} section has no {language} block")
 
 
+def write_wsgi(directory: pathlib.Path) -> str:
+    (directory / "app.py").write_text(first_block("Any WSGI app", "python"))
+    return "app:app"
+
+
 def write_flask(directory: pathlib.Path) -> str:
     (directory / "app.py").write_text(first_block("Flask", "python"))
     return "app:app"
@@ -73,6 +78,7 @@ def write_pyramid(directory: pathlib.Path) -> str:
 
 #: (how to write the quick start, {path: (status for an admin, status for a non-admin)}).
 QUICK_STARTS: dict[str, tuple[t.Callable[[pathlib.Path], str], dict[str, tuple[int, int]]]] = {
+    "wsgi": (write_wsgi, {"/": (200, 200)}),
     "flask": (write_flask, {"/": (200, 200), "/admin": (200, 403), "/healthz": (200, 200)}),
     "bottle": (write_bottle, {"/": (200, 200), "/admin": (200, 403), "/healthz": (200, 200)}),
     "pyramid": (write_pyramid, {"/": (200, 200), "/admin": (200, 403)}),

@@ -184,6 +184,7 @@ def test_dev_says_at_start_up_when_the_apps_keys_are_elsewhere(
         dev.wait_for("GET / 503")
     assert answer.status == 503 and answer.json()["reason"] == "keys_unavailable"
     assert dev.stderr.count("which dev does not serve") == 1
+    assert "Verifier.from_env(...)" in dev.stderr  # the fix for a plain WSGI app
 
 
 def test_dev_reload_restarts_on_a_change_at_the_same_address(
