@@ -79,3 +79,21 @@ ReportsTests = testing_snippet.ReportsTests
 site = testing_snippet.site
 test_recipe_me = testing_snippet.test_me
 test_recipe_no_token_is_401 = testing_snippet.test_no_token_is_401
+
+
+def test_the_page_needs_no_conftest_line_for_the_fixture() -> None:
+    """The recipe's ``pomerium`` fixture comes from the plugin's entry point."""
+    page = (ROOT / "docs" / "django.md").read_text(encoding="utf-8")
+    assert "pytest_plugins" not in page
+    assert "pytest_plugins" not in (SNIPPETS / "django_testing.py").read_text()
+    assert "an HTML page for browsers" in page
+
+
+def test_refusals_come_in_three_formats(settings: t.Any) -> None:
+    settings.POMERIUM = {"VERIFIER": FakePomerium().verifier()}
+    client = Client()
+    types_ = {accept: client.get("/me", headers={"Accept": accept})["Content-Type"]
+              for accept in ("text/html", "application/json", "*/*")}
+    assert types_ == {"text/html": "text/html; charset=utf-8",
+                      "application/json": "application/problem+json",
+                      "*/*": "text/plain; charset=utf-8"}
