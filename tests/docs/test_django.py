@@ -97,3 +97,13 @@ def test_refusals_come_in_three_formats(settings: t.Any) -> None:
     assert types_ == {"text/html": "text/html; charset=utf-8",
                       "application/json": "application/problem+json",
                       "*/*": "text/plain; charset=utf-8"}
+
+
+def test_the_dev_command_is_the_one_the_server_test_runs() -> None:
+    """tests/adapters/test_django_server.py runs this project under the real dev command
+    (and under gunicorn); the page shows the same application and migrate step."""
+    from tests.adapters.test_django_server import WSGI_APP
+
+    page = (ROOT / "docs" / "django.md").read_text(encoding="utf-8")
+    assert f"$ pomerium-wsgi dev {WSGI_APP} --email ada@example.com" in page
+    assert "$ POMERIUM_AUDIENCE=app.example.com python examples/django/manage.py migrate" in page
