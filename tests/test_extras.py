@@ -43,12 +43,14 @@ def run_without(blocked: str, adapter: str) -> str:
 @pytest.mark.parametrize(
     ("adapter", "framework"),
     [("flask_pomerium", "flask"), ("bottle_pomerium", "bottle"),
-     ("pyramid_pomerium", "pyramid")],
-    ids=["flask", "bottle", "pyramid"],
+     ("pyramid_pomerium", "pyramid"), ("django_pomerium", "django"),
+     ("django_pomerium.middleware", "django")],
+    ids=["flask", "bottle", "pyramid", "django", "django-middleware-by-dotted-path"],
 )
 def test_adapter_without_its_framework_names_the_extra(adapter: str, framework: str) -> None:
     assert run_without(framework, adapter) == (
-        f"ModuleNotFoundError {framework} | {adapter} needs {framework}, which is not "
+        f"ModuleNotFoundError {framework} | {adapter.partition('.')[0]} needs {framework}, "
+        "which is not "
         f"installed: pip install 'pomerium-wsgi[{framework}]'"
     )
 

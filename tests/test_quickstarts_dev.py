@@ -1,4 +1,4 @@
-"""The README's Flask, Bottle and Pyramid quick starts, run under ``pomerium-wsgi dev``.
+"""The README's WSGI, Flask, Bottle and Pyramid quick starts, run under ``pomerium-wsgi dev``.
 
 Each quick start's Python block is written, as it stands in the README, to a file in a
 temporary directory; ``pomerium-wsgi dev MODULE:app --email ... --group ...`` serves it
@@ -8,8 +8,8 @@ for the signed-in user, 200 / 403 on the admin route for a member / non-member o
 starts leave out (the JWKS URL) come from the ``POMERIUM_*`` variables ``dev`` exports.
 
 The Pyramid quick start is a ``main(global_config, **settings)`` factory with its
-settings in an .ini file (as ``pserve`` runs it), so a two-line ``wsgi.py`` calls it
-with the README's ``[app:main]`` settings, as ``pserve`` would.
+settings in an .ini file (as ``pserve`` runs it); under ``dev`` it runs as the README
+says, ``dev 'myapp:main({})'``, with dev's variables standing in for the .ini.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import pytest
 from .conftest import ROOT
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-_SERVING = re.compile(r"serving \S+ (?:\(\w+\) )?at (http://127\.0\.0\.1:\d+/)")
+_SERVING = re.compile(r"serving \S+ (?:\(.*\) )?at (http://127\.0\.0\.1:\d+/)")
 DEV = pathlib.Path(sys.executable).with_name("pomerium-wsgi")
 
 
@@ -50,6 +50,11 @@ def first_block(heading: str, language: str) -> str:
     pytest.fail(f"the README's {heading} section has no {language} block")
 
 
+def write_wsgi(directory: pathlib.Path) -> str:
+    (directory / "app.py").write_text(first_block("Any WSGI app", "python"))
+    return "app:app"
+
+
 def write_flask(directory: pathlib.Path) -> str:
     (directory / "app.py").write_text(first_block("Flask", "python"))
     return "app:app"
@@ -61,18 +66,21 @@ def write_bottle(directory: pathlib.Path) -> str:
 
 
 def write_pyramid(directory: pathlib.Path) -> str:
+    """The README's own command: ``dev 'myapp:main({})'`` (the .ini is not read; the
+    README's audience is the one dev exports by default)."""
     (directory / "myapp.py").write_text(first_block("Pyramid", "python"))
     ini = configparser.ConfigParser()
     ini.read_string(first_block("Pyramid", "ini"))
-    settings = {k: v for k, v in ini["app:main"].items() if k != "use"}
-    assert settings["pomerium.audience"] == "app.example.com"
-    (directory / "wsgi.py").write_text(
-        f"from myapp import main\napp = main({{}}, **{settings!r})\n")
-    return "wsgi:app"
+    assert ini["app:main"]["pomerium.audience"] == "app.example.com"
+    spec = "myapp:main({})"
+    assert f"`pomerium-wsgi dev '{spec}' --email ada@example.com --group admins`" in (
+        " ".join(readme_section("Pyramid").split()))
+    return spec
 
 
 #: (how to write the quick start, {path: (status for an admin, status for a non-admin)}).
 QUICK_STARTS: dict[str, tuple[t.Callable[[pathlib.Path], str], dict[str, tuple[int, int]]]] = {
+    "wsgi": (write_wsgi, {"/": (200, 200)}),
     "flask": (write_flask, {"/": (200, 200), "/admin": (200, 403), "/healthz": (200, 200)}),
     "bottle": (write_bottle, {"/": (200, 200), "/admin": (200, 403), "/healthz": (200, 200)}),
     "pyramid": (write_pyramid, {"/": (200, 200), "/admin": (200, 403)}),

@@ -114,7 +114,7 @@ def test_section_documents_every_subcommand() -> None:
     used = {subcommand(c) for c in commands(cli)}
     assert {"verify", "keygen", "mint", "dev"} <= used, used
     testing = section(cli, SUBSECTION, "###")
-    assert 'pytest_plugins = ["pomerium_wsgi.testing"]' in testing
+    assert "pytest_plugins" not in testing  # the fixture comes from the entry point
     assert "def test_" in testing and "pomerium" in testing
 
 
@@ -192,9 +192,15 @@ def _first_answer(process: subprocess.Popen[str], url: str) -> str:
 
 
 def test_testing_your_app_example_passes(tmp_path: pathlib.Path) -> None:
-    """The "Testing your app" files, written out and run with pytest."""
+    """The "Testing your app" file, beside the "Any WSGI app" quick start saved as
+    ``app.py`` (as the text says), run with pytest and no conftest.py."""
     cli = cli_section()
     testing = section(cli, SUBSECTION, "###")
+    assert "saved as `app.py`" in testing
+    quick_start = [b for lang, b in _FENCE.findall(section(readme(), "## Any WSGI app", "##"))
+                   if lang == "python"]
+    assert len(quick_start) == 1
+    (tmp_path / "app.py").write_text(quick_start[0], encoding="utf-8")
     written = []
     for language, block in _FENCE.findall(testing):
         if language != "python":
@@ -203,10 +209,11 @@ def test_testing_your_app_example_passes(tmp_path: pathlib.Path) -> None:
         assert re.fullmatch(r"# [\w.]+\.py", first), f"block does not name its file: {first!r}"
         (tmp_path / first[2:]).write_text(block, encoding="utf-8")
         written.append(first[2:])
-    assert "conftest.py" in written and any(n.startswith("test_") for n in written)
+    assert written == ["test_app.py"]
     (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    env = {k: v for k, v in environment().items() if not k.startswith("POMERIUM_")}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b[1-9]\d* passed\b", result.stdout) and "failed" not in result.stdout

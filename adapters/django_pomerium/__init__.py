@@ -8,6 +8,13 @@ named by their dotted paths in settings:
 ``django_pomerium.backends.PomeriumBackend``.
 """
 
+from pomerium_wsgi.extras import missing_extra
+
+try:  # first: without django, say which extra to install rather than "No module named"
+    import django  # noqa: F401
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "django", "django", "django_pomerium") from exc
+
 from .conf import PomeriumImproperlyConfigured, PomeriumSettings, get_settings, reset
 from .decorators import (
     ViewRequirement,

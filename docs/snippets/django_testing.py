@@ -28,8 +28,8 @@ def site(settings, pomerium):
     return pomerium
 
 
-# ... and tests send its tokens (the `pomerium` fixture comes from
-# pytest_plugins = ["pomerium_wsgi.testing"]).
+# ... and tests send its tokens (the `pomerium` fixture comes with pomerium-wsgi's
+# pytest plugin, installed with the package).
 @pytest.mark.django_db
 def test_me(client, site):
     response = client.get("/me", headers=site.headers("ada@example.com"))

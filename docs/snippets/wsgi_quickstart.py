@@ -9,4 +9,5 @@ def hello(environ, start_response):
     return [f"Hello, {identity.email}\n".encode()]
 
 
-app = PomeriumMiddleware(hello, Verifier("app.example.com"))
+# The route's host in Pomerium; the other settings come from POMERIUM_* variables, if set.
+app = PomeriumMiddleware(hello, Verifier.from_env(audience="app.example.com"))

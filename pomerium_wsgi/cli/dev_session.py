@@ -170,8 +170,9 @@ class DevSession:
                            and u != self.jwks_url} | set(self._failed_urls))
             if urls:
                 return (f"the app fetches its keys from {urls[0]}, which dev does not "
-                        f"serve: leave the app's JWKS setting out under dev so that "
-                        f"POMERIUM_JWKS_URL={self.jwks_url} applies")
+                        f"serve: leave the app's JWKS setting out under dev (a plain "
+                        f"WSGI app: build its verifier with Verifier.from_env(...)) so "
+                        f"that POMERIUM_JWKS_URL={self.jwks_url} applies")
             if startup or reason == "signature":
                 return None
             return (f"the app refused dev's token as '{reason}': its own JWKS setting "

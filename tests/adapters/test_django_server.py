@@ -12,6 +12,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 import typing as t
 
 import pytest
@@ -79,3 +80,30 @@ def test_example_under_pomerium_wsgi_dev(example_db: pathlib.Path) -> None:
         me: dict[str, t.Any] = json.loads(body)
         assert me["email"] == "ada@example.com" and me["groups"] == ["admins"]
         assert fetch(base + "/admins")[0] == 200
+
+
+def test_example_under_dev_logs_each_audit_line_once(example_db: pathlib.Path) -> None:
+    """dev shows the app's log lines through a root handler; the example's audit logger
+    has its own, so without ``propagate: False`` every line came out twice."""
+    port = free_port()
+    command = [sys.executable, "-m", "pomerium_wsgi", "dev", WSGI_APP, "--port", str(port),
+               "--email", "ada@example.com"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POMERIUM_")}
+    process = subprocess.Popen(command, cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, "dev did not start"
+            try:
+                status = fetch(f"http://127.0.0.1:{port}/api/me",
+                               {"Accept": "application/json"})[0]
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    line = '{"event": "verified", "who": "ada@example.com", "path": "/api/me"}'
+    assert output.count(line) == 1, output

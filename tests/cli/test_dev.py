@@ -184,7 +184,27 @@ def test_dev_says_at_start_up_when_the_apps_keys_are_elsewhere(
         dev.wait_for("GET / 503")
     assert answer.status == 503 and answer.json()["reason"] == "keys_unavailable"
     assert dev.stderr.count("which dev does not serve") == 1
+    assert "Verifier.from_env(...)" in dev.stderr  # the fix for a plain WSGI app
 
+
+
+def test_dev_names_the_fix_for_a_plain_verifier_before_any_request(
+        tmp_path: pathlib.Path) -> None:
+    """A plain ``Verifier(host)`` never reads POMERIUM_JWKS_URL: dev says so at start-up
+    and names ``Verifier.from_env`` (no request is made, so no real host is looked up)."""
+    write(tmp_path, "plainapp.py", '''
+        from pomerium_wsgi import PomeriumMiddleware, Verifier
+
+        def hello(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"hello"]
+
+        app = PomeriumMiddleware(hello, Verifier("app.example.com"))
+        ''')
+    with Dev("plainapp:app", cwd=tmp_path) as dev:
+        dev.wait_for("the app fetches its keys from "
+                     "https://app.example.com/.well-known/pomerium/jwks.json")
+    assert "build its verifier with Verifier.from_env(...)" in dev.stderr
 
 def test_dev_reload_restarts_on_a_change_at_the_same_address(
         project: pathlib.Path) -> None:

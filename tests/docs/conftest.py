@@ -85,12 +85,12 @@ def python_path() -> t.Iterator[None]:
 
 
 def run_under_dev(snippet: str, directory: pathlib.Path, paths: list[str],
-                  *options: str) -> list[tuple[int, str]]:
+                  *options: str, spec: str = "app:app") -> list[tuple[int, str]]:
     """Save a snippet as ``app.py`` in *directory*, serve it with the real
-    ``pomerium-wsgi dev app:app`` (as a reader would), and GET each path once."""
+    ``pomerium-wsgi dev app:app`` (or *spec*; as a reader would), and GET each path once."""
     (directory / "app.py").write_text((SNIPPETS / f"{snippet}.py").read_text())
     port = free_port()
-    command = [sys.executable, "-m", "pomerium_wsgi", "dev", "app:app", "--port", str(port),
+    command = [sys.executable, "-m", "pomerium_wsgi", "dev", spec, "--port", str(port),
                *options]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("POMERIUM_AUDIENCE", None)

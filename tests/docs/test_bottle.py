@@ -53,3 +53,32 @@ def test_requires(route_host: FakePomerium, email: str, groups: list[str], statu
     else:
         assert response.text == "Not for you (forbidden)"
         assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("*/*", "text/plain; charset=utf-8")],
+    ids=["browser", "api-client", "other"])
+def test_default_refusals_come_in_the_formats_the_page_names(
+        route_host: FakePomerium, accept: str, content_type: str) -> None:
+    assert "an HTML page for browsers" in page("bottle")
+    client = Client(load_snippet("bottle_quickstart").app)
+    for path, headers, status in [("/", {}, 401),
+                                  ("/admin", route_host.headers("bob@example.com"), 403)]:
+        response = client.get(path, headers={"Accept": accept, **headers})
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == content_type
+        assert response.headers["Cache-Control"] == "no-store"
+        if accept == "application/json":
+            assert response.json["hint"]
+
+
+def test_options_left_out_come_from_the_environment(
+        pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "`pomerium-wsgi dev app:app --email ada@example.com --group admins`" in page("bottle")
+    with pomerium.serve() as jwks_url:
+        monkeypatch.setenv("POMERIUM_JWKS_URL", jwks_url)
+        client = Client(load_snippet("bottle_quickstart").app)
+        response = client.get("/", headers=pomerium.headers("ada@example.com"))
+    assert (response.status_code, response.json) == (200, {"email": "ada@example.com"})

@@ -78,6 +78,14 @@ def test_healthz_answers_during_a_jwks_outage(pomerium: FakePomerium) -> None:
     assert refused.status_code == 503
     assert refused.json["reason"] == "keys_unavailable"
     assert refused.headers["Retry-After"] == "5"
+    # "in the format the client asks for, as every refusal"
+    assert "in the format the\nclient asks for" in page("deploying")
+    for accept, content_type in [("text/html", "text/html; charset=utf-8"),
+                                 ("*/*", "text/plain; charset=utf-8")]:
+        other = client.get("/", headers={"Accept": accept, **pomerium.headers()})
+        assert (other.status_code, other.headers["Content-Type"]) == (503, content_type)
+        assert other.headers["Retry-After"] == "5"
+        assert other.headers["Cache-Control"] == "no-store"
 
 
 def test_metrics_and_audit(route_host: FakePomerium, caplog: pytest.LogCaptureFixture) -> None:

@@ -79,3 +79,31 @@ ReportsTests = testing_snippet.ReportsTests
 site = testing_snippet.site
 test_recipe_me = testing_snippet.test_me
 test_recipe_no_token_is_401 = testing_snippet.test_no_token_is_401
+
+
+def test_the_page_needs_no_conftest_line_for_the_fixture() -> None:
+    """The recipe's ``pomerium`` fixture comes from the plugin's entry point."""
+    page = (ROOT / "docs" / "django.md").read_text(encoding="utf-8")
+    assert "pytest_plugins" not in page
+    assert "pytest_plugins" not in (SNIPPETS / "django_testing.py").read_text()
+    assert "an HTML page for browsers" in page
+
+
+def test_refusals_come_in_three_formats(settings: t.Any) -> None:
+    settings.POMERIUM = {"VERIFIER": FakePomerium().verifier()}
+    client = Client()
+    types_ = {accept: client.get("/me", headers={"Accept": accept})["Content-Type"]
+              for accept in ("text/html", "application/json", "*/*")}
+    assert types_ == {"text/html": "text/html; charset=utf-8",
+                      "application/json": "application/problem+json",
+                      "*/*": "text/plain; charset=utf-8"}
+
+
+def test_the_dev_command_is_the_one_the_server_test_runs() -> None:
+    """tests/adapters/test_django_server.py runs this project under the real dev command
+    (and under gunicorn); the page shows the same application and migrate step."""
+    from tests.adapters.test_django_server import WSGI_APP
+
+    page = (ROOT / "docs" / "django.md").read_text(encoding="utf-8")
+    assert f"$ pomerium-wsgi dev {WSGI_APP} --email ada@example.com" in page
+    assert "$ POMERIUM_AUDIENCE=app.example.com python examples/django/manage.py migrate" in page

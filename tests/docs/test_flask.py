@@ -104,3 +104,35 @@ def test_audit_writes_one_line_per_request(route_host: FakePomerium,
          "why": "missing"},
     ]
     assert lines[1]["why"].startswith("requires ") and "admins" in lines[1]["why"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("*/*", "text/plain; charset=utf-8")],
+    ids=["browser", "api-client", "other"])
+def test_default_refusals_come_in_the_formats_the_page_names(
+        route_host: FakePomerium, accept: str, content_type: str) -> None:
+    assert "an HTML page for browsers" in page("flask")
+    client = load_snippet("flask_quickstart").app.test_client()
+    for path, headers, status in [("/", {}, 401),
+                                  ("/admin", route_host.headers("bob@example.com"), 403)]:
+        response = client.get(path, headers={"Accept": accept, **headers})
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == content_type
+        assert response.headers["Cache-Control"] == "no-store"
+        if accept == "application/json":
+            assert response.json["reason"] in ("missing", "forbidden")
+            assert response.json["hint"]
+
+
+def test_the_extension_reads_what_the_config_leaves_out_from_the_environment(
+        pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No from_prefixed_env(): POMERIUM_JWKS_URL in the environment reaches the quick
+    start, whose config names only the audience."""
+    assert "`app.config.from_prefixed_env()` is not needed" in page("flask")
+    with pomerium.serve() as jwks_url:
+        monkeypatch.setenv("POMERIUM_JWKS_URL", jwks_url)
+        client = load_snippet("flask_quickstart").app.test_client()
+        response = client.get("/", headers=pomerium.headers("ada@example.com"))
+    assert (response.status_code, response.text) == (200, "Hello, ada@example.com")

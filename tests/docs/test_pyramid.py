@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import configparser
+import pathlib
+import shlex
 
 import pytest
 from werkzeug.test import Client
 
 from pomerium_wsgi.testing import FakePomerium
 
-from .conftest import SNIPPETS, load_snippet, page
+from .conftest import SNIPPETS, load_snippet, page, run_under_dev
 
 pytest.importorskip("pyramid", reason="the Pyramid guide needs the [pyramid] extra")
 
@@ -73,3 +75,58 @@ def test_policy_by_hand_is_optional(route_host: FakePomerium) -> None:
     client = Client(load_snippet("pyramid_policy").make_app())
     assert client.get("/").text == "anonymous"
     assert client.get("/", headers=route_host.headers("ada@example.com")).text == "ada@example.com"
+
+
+def test_quickstart_runs_under_dev_as_the_page_says(tmp_path: pathlib.Path) -> None:
+    """The page's ``pomerium-wsgi dev 'app:main({})' ...`` line, run for real on the
+    quick start saved as app.py: the admin gets both pages, Bob gets 403 on /admin."""
+    prefix = "$ pomerium-wsgi dev 'app:"
+    line = next(s for s in page("pyramid").splitlines() if s.startswith(prefix))
+    words = shlex.split(line[2:])
+    assert words[:3] == ["pomerium-wsgi", "dev", "app:main({})"]
+    answers = run_under_dev("pyramid_quickstart", tmp_path, ["/", "/admin"], *words[3:],
+                            spec=words[2])
+    assert [status for status, _ in answers] == [200, 200]
+    assert answers[0][1].startswith("Hello, ada@example.com (")
+    bob = run_under_dev("pyramid_quickstart", tmp_path, ["/admin"], "--email",
+                        "bob@example.com", "--group", "staff", spec=words[2])
+    assert bob[0][0] == 403
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("*/*", "text/plain; charset=utf-8")],
+    ids=["browser", "api-client", "other"])
+def test_refusals_come_in_the_three_formats_the_page_names(
+        route_host: FakePomerium, accept: str, content_type: str) -> None:
+    assert "an HTML page for browsers" in page("pyramid")
+    app = load_snippet("pyramid_quickstart").main({}, **ini_settings())
+    client = Client(app)
+    for path, headers, status in [("/", {}, 401),
+                                  ("/admin", route_host.headers("bob@example.com"), 403)]:
+        response = client.get(path, headers={"Accept": accept, **headers})
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == content_type
+        assert response.headers["Cache-Control"] == "no-store"
+        if accept == "application/json":
+            assert response.json["hint"]  # what the person can do about it
+
+
+def test_lists_take_commas_and_a_ready_verifier_wins(route_host: FakePomerium) -> None:
+    """The Settings section: comma-separated lists; pomerium.verifier wins over the
+    audience and JWKS settings beside it."""
+    text = page("pyramid")
+    assert "separated by commas, spaces or newlines" in text
+    assert "it wins over the verifier settings above and the environment" in text
+    other = FakePomerium("other.example.com")  # the ready verifier's keys
+    app = load_snippet("pyramid_quickstart").main(
+        {}, **{"pomerium.audience": "app.example.com, other.example.com",
+               "pomerium.exempt": "/healthz,/status"})
+    client = Client(app)
+    assert client.get("/", headers=route_host.headers("ada@example.com")).status_code == 200
+    assert client.get("/status").status_code == 404  # exempt: no 401, no view
+    ready = load_snippet("pyramid_quickstart").main(
+        {}, **ini_settings(), **{"pomerium.jwks_url": "https://nowhere.invalid/jwks.json",
+                                 "pomerium.verifier": other.verifier()})
+    assert Client(ready).get("/", headers=other.headers("ada@example.com")).status_code == 200

@@ -62,3 +62,15 @@ def test_mentions_the_two_commands() -> None:
     assert "$ ./scripts/demo" in text and "$ ./scripts/test" in text
     for script in ("demo", "test"):
         assert (ROOT / "scripts" / script).stat().st_mode & 0o111
+
+
+def test_the_install_line_names_every_extra() -> None:
+    """A newcomer picks an extra from the README's install block: each one listed there
+    exists, and the shipped adapters' are all there (Django had been left out)."""
+    install = readme().split("## Install", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"\[(\w+)\]", install))
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    extras = set(config["options.extras_require"])
+    assert named <= extras
+    assert {"flask", "bottle", "pyramid", "django", "redis", "all"} <= named

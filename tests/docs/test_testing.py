@@ -53,3 +53,13 @@ def test_page_shows_every_recipe() -> None:
     for app, tests, _ in RECIPES.values():
         assert f"snippets/{tests}" in page
         assert app is None or f"snippets/{app}" in page
+
+
+def test_page_names_what_the_recipes_import_beyond_the_package() -> None:
+    """A reader who installs only pomerium-wsgi[...] gets an ImportError from a recipe
+    that imports webtest, unless the page says to install it."""
+    page = (ROOT / "docs" / "testing.md").read_text()
+    imports_webtest = [tests for _, tests, _ in RECIPES.values()
+                       if "from webtest import" in (SNIPPETS / tests).read_text()]
+    assert imports_webtest  # the Bottle and Pyramid recipes
+    assert "$ pip install pytest webtest" in page

@@ -82,3 +82,26 @@ def test_unreachable_jwks_is_503_keys_unavailable(pomerium: FakePomerium) -> Non
         "/", headers={"Accept": "application/json", **pomerium.headers()})
     assert (response.status_code, response.json["reason"]) == (503, "keys_unavailable")
     assert response.headers["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize(("value", "passes"), [(True, True), ("true", False), (1, False)],
+                         ids=["json-true", "string-true", "one"])
+def test_require_claim_without_values_passes_only_json_true(
+        pomerium: FakePomerium, value: object, passes: bool) -> None:
+    assert "passes only a JSON\n`true`" in page("troubleshooting")
+    identity = pomerium.verifier().verify(pomerium.token(email_verified=value))
+    assert pomerium_wsgi.require_claim("email_verified").check(identity) is passes
+    as_string = pomerium_wsgi.require_claim("email_verified", "true").check(identity)
+    assert as_string is (value == "true")
+
+
+def test_under_dev_a_plain_verifier_ignores_the_environment_and_from_env_reads_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keys_unavailable bullet for dev: Verifier(host) keeps Pomerium's URL for the
+    host, Verifier.from_env(audience=host) takes POMERIUM_JWKS_URL."""
+    assert "`Verifier.from_env(audience=...)`" in page("troubleshooting")
+    local = "http://127.0.0.1:9/.well-known/pomerium/jwks.json"
+    monkeypatch.setenv("POMERIUM_JWKS_URL", local)
+    plain = Verifier("app.example.com")
+    assert plain.keys.url == "https://app.example.com/.well-known/pomerium/jwks.json"
+    assert Verifier.from_env(audience="app.example.com").keys.url == local

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from werkzeug.test import Client
 
+from pomerium_wsgi import require_claim
 from pomerium_wsgi.testing import FakePomerium
 
 from .conftest import load_snippet, page
@@ -60,3 +62,28 @@ def test_protect_allows_admins_of_the_domain_only(route_host: FakePomerium) -> N
     assert client.get("/", headers=not_admin).status_code == 403
     # protect() alone, with no middleware in front: no identity is 401, not 403.
     assert Client(snippet.admin_app).get("/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("*/*", "text/plain; charset=utf-8")],
+    ids=["browser", "api-client", "other"])
+def test_refusals_come_in_the_formats_the_page_names(
+        route_host: FakePomerium, accept: str, content_type: str) -> None:
+    text = page("wsgi")
+    assert "an HTML page for\nbrowsers" in text and "plain text otherwise" in text
+    response = Client(load_snippet("wsgi_quickstart").app).get("/", headers={"Accept": accept})
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == content_type
+    assert response.headers["Vary"] == "Accept"
+    if accept == "application/json":
+        assert set(response.json) == {"type", "title", "status", "detail", "reason", "hint"}
+
+
+def test_require_claim_alone_is_exactly_json_true(route_host: FakePomerium) -> None:
+    assert "exactly the JSON `true`" in page("wsgi")
+    verifier = route_host.verifier()
+    flag = require_claim("email_verified")
+    assert flag.check(verifier.verify(route_host.token(email_verified=True)))
+    assert not flag.check(verifier.verify(route_host.token(email_verified="true")))

@@ -74,5 +74,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"audit": {"handlers": ["console"], "level": "INFO"}},
+    # propagate False: a root handler (pomerium-wsgi dev adds one, so do many servers'
+    # logging setups) would print every audit line a second time.
+    "loggers": {"audit": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

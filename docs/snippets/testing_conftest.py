@@ -1,2 +1,0 @@
-# conftest.py
-pytest_plugins = ["pomerium_wsgi.testing"]
