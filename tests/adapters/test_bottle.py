@@ -712,6 +712,51 @@ def test_requirement_on_child_without_plugin_fails_closed(pomerium: FakePomerium
     assert client.get(f"{prefix}/public").text == "child public"
 
 
+def test_requests_matching_no_route_reuse_one_gate(pomerium: FakePomerium,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The request guard verifies every unmatched request; it built a new gate (and ran
+    # the whole configuration step again) for each one.
+    import bottle_pomerium.plugin as plugin_module
+
+    built: list[object] = []
+
+    class Counting(plugin_module.PomeriumMiddleware):
+        def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(plugin_module, "PomeriumMiddleware", Counting)
+    app = bottle.Bottle()
+    app.install(PomeriumPlugin(pomerium.verifier()))
+    client = Client(app)
+    for _ in range(3):
+        assert client.get("/nowhere").status_code == 401
+    assert client.get("/nowhere", headers=pomerium.headers()).status_code == 404
+    assert len(built) == 1
+
+
+def test_refusing_an_unverified_route_logs_the_request_line_escaped(
+        pomerium: FakePomerium, caplog: pytest.LogCaptureFixture) -> None:
+    # The path arrives before any authentication; a decoded %0a in it wrote a forged
+    # line into the application's log.
+    parent = bottle.Bottle()
+    parent.install(PomeriumPlugin(pomerium.verifier()))
+    child = bottle.Bottle()
+
+    @child.get("/files/<name>")
+    def files(name: str) -> str:
+        return name
+
+    parent.merge(child)
+    with caplog.at_level("ERROR", logger="bottle_pomerium"):
+        response = Client(parent).get("/files/a%0d%0aCRITICAL forged%1b[2J")
+    assert response.status_code == 401 and "unenforced" in response.text
+    [record] = [r for r in caplog.records if r.name == "bottle_pomerium"]
+    message = record.getMessage()
+    assert "\n" not in message and "\r" not in message and "\x1b" not in message
+    assert "'/files/a\\r\\nCRITICAL forged\\x1b[2J'" in message
+
+
 def test_requirement_with_skip_added_after_install_fails_closed(pomerium: FakePomerium
                                                                 ) -> None:
     app = bottle.Bottle()
