@@ -643,3 +643,18 @@ def test_verifier_builds_its_source_with_the_policy_options() -> None:
     assert (keys.cooldown, keys.retry_interval, keys.max_stale) == (7, 3, 9)
     with pytest.raises(JWKSError):
         raise JWKSError("importable from pomerium_wsgi.keys")
+
+
+def test_the_kids_of_a_new_key_set_are_logged_escaped(clock: Clock,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    # A kid is whatever text the endpoint (or whatever answers in its place) publishes;
+    # logged raw, a line break or an escape sequence in it forged or hid log lines.
+    key = SigningKey("ES256")
+    jwk = {**key.public_jwk(), "kid": "k1\nERROR forged\x1b[2J\u202e"}
+    fetcher = FakeFetcher(key)
+    fetcher.body = json.dumps({"keys": [jwk]}).encode()
+    with caplog.at_level(logging.INFO, "pomerium_wsgi.keys"):
+        source(fetcher, clock).refresh()
+    [line] = [r.getMessage() for r in caplog.records if "JWKS from" in r.getMessage()]
+    assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
+    assert "'k1\\nERROR forged\\x1b[2J\\u202e'" in line

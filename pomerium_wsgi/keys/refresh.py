@@ -349,7 +349,9 @@ class RemoteJWKS:
         )
         if changed:
             self.generation += 1
-            log.info("JWKS from %s: keys %s", self.url, ", ".join(new.keys) or "(none)")
+            # ascii(): a kid is the endpoint's text, and may hold line breaks or escapes.
+            log.info("JWKS from %s: keys %s", self.url,
+                     ", ".join(map(ascii, new.keys)) or "(none)")
         elif old is not None:
             # Same keys: keep the decoded key objects so nothing is parsed again.
             new = dataclasses.replace(new, keys=old.keys)
