@@ -14,7 +14,7 @@ import logging
 import typing as t
 
 import pytest
-from cachelib import SimpleCache
+from cachelib import FileSystemCache, SimpleCache
 
 from pomerium_wsgi import KeysUnavailable, UnknownKey, Verifier
 from pomerium_wsgi.errors import FetchRequired
@@ -582,6 +582,28 @@ def test_no_fetch_adopts_a_fleet_answer_and_serves_stale_keys_during_an_outage(
     with no_fetch():
         assert a.get(key.kid)  # within the retry interval: answered inline
     assert fetcher.requests == 2
+
+
+def test_no_fetch_never_reads_a_store_that_is_io(key: SigningKey, fetcher: FakeFetcher,
+                                                 clock: Clock, tmp_path: t.Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Redis or file store is read over the network or the disk: inline on an event
+    # loop, that read blocked it (no_fetch promises no I/O). In-process stores are read
+    # inline, as above.
+    shared = FileSystemCache(str(tmp_path))
+    a, b = source(fetcher, clock, cache=shared), source(fetcher, clock, cache=shared)
+    a.get(key.kid)
+    reads: list[str] = []
+    read = b.store.get
+    monkeypatch.setattr(b.store, "get", lambda name: reads.append(name) or read(name))
+    with no_fetch(), pytest.raises(FetchRequired):
+        b.get(key.kid)  # cold: its answer is in the store, but reading it is I/O
+    assert reads == [] and not b.store.local
+    assert b.get(key.kid) and fetcher.requests == 1  # off the loop: adopted, not fetched
+    clock.advance(60)
+    with no_fetch(), pytest.raises(FetchRequired):
+        b.get(key.kid)  # expired: revalidating reads the store first
+    assert reads == [b.cache_key]
 
 
 def test_no_fetch_is_scoped_to_its_block(key: SigningKey, fetcher: FakeFetcher,

@@ -241,6 +241,8 @@ class RemoteJWKS:
         state = self._state
         if want_kid is None and now < self._retry_at:
             return  # a fetch failed (or another worker is refreshing): not yet
+        if not self.store.local:
+            _fetch_allowed()  # reading Redis or a file is I/O too: not on an event loop
         entry = self._read_cache(now)
         if entry is not None and now < entry.expires_at and (
             state is None
