@@ -501,6 +501,28 @@ def test_enforce_inside_a_view(pomerium: FakePomerium) -> None:
     assert client.get("/inline?strict=1", headers=pomerium.headers()).status_code == 403
 
 
+def test_a_refusal_is_rendered_once(pomerium: FakePomerium,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # werkzeug asks the exception for its headers, then for its body: the core's
+    # refusal was rendered twice for every anonymous request.
+    import flask_pomerium.errors as errors_module
+
+    calls: list[int] = []
+    real = errors_module.render
+
+    def counting(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(errors_module, "render", counting)
+    client = make_app(pomerium).test_client()
+    for accept in ("application/json", "text/html", "*/*"):
+        calls.clear()
+        response = client.get("/", headers={"Accept": accept})
+        assert response.status_code == 401 and b"missing" in response.data
+        assert len(calls) == 1, accept
+
+
 # -- custom error handlers -------------------------------------------------------------
 
 
