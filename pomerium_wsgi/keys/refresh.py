@@ -351,9 +351,8 @@ class RemoteJWKS:
         )
         if changed:
             self.generation += 1
-            # ascii(): a kid is the endpoint's text, and may hold line breaks or escapes.
-            log.info("JWKS from %s: keys %s", self.url,
-                     ", ".join(map(ascii, new.keys)) or "(none)")
+            log.info("JWKS from %s: keys %s", self.url,  # ascii(): kids are the endpoint's
+                     ", ".join(map(ascii, new.keys)) or "(none)")  # text, escapes and all
         elif old is not None:
             # Same keys: keep the decoded key objects so nothing is parsed again.
             new = dataclasses.replace(new, keys=old.keys)
