@@ -172,9 +172,10 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
             current = frozenset(user.groups.values_list("name", flat=True))
         token = frozenset(identity.groups)
         limit = _name_limit()
-        if max(map(len, token), default=0) > limit:
-            # Names too long for the group model cannot be stored, so they are not synced.
-            token = frozenset(name for name in token if len(name) <= limit)
+        if max(map(len, token), default=0) > limit or any("\x00" in name for name in token):
+            # Names the group model cannot store (too long, or with a NUL, which PostgreSQL
+            # refuses: a 500) are not synced, as for the username.
+            token = frozenset(name for name in token if len(name) <= limit and "\x00" not in name)
         managed = None if isinstance(sync, bool) else frozenset(sync)
         wanted = token if managed is None else token & managed
         remove = (current if managed is None else current & managed) - wanted
