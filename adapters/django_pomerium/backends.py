@@ -85,11 +85,16 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
         model = get_user_model()
         defaults: dict[str, t.Any] = {"password": make_password(None)}
         try:
-            model._meta.get_field("email")
+            field = model._meta.get_field("email")
         except FieldDoesNotExist:
             return defaults
-        if model.USERNAME_FIELD != "email" and identity.email:
-            defaults["email"] = identity.email
+        email = identity.email
+        # An address the field cannot store (over its length, or with a NUL) would fail
+        # in the database on PostgreSQL: a 500 instead of a user. It is left out.
+        if model.USERNAME_FIELD != "email" and email and "\x00" not in email and (
+            len(email) <= (getattr(field, "max_length", None) or len(email))
+        ):
+            defaults["email"] = email
         return defaults
 
     def get_user_for(self, username: str, identity: Identity, conf: PomeriumSettings

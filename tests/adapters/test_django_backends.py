@@ -70,6 +70,19 @@ def test_username_claim(site: t.Any, fake: FakePomerium, claim: str,
 
 
 @pytest.mark.parametrize("email", [
+    pytest.param("a" * 250 + "@example.com", id="too-long"),
+    pytest.param("nul\x00@example.com", id="nul"),
+])
+def test_an_email_the_user_model_cannot_store_is_left_out(site: t.Any, fake: FakePomerium,
+                                                          email: str) -> None:
+    # Usernames from another claim: the address still went into the email field, which
+    # PostgreSQL refuses (over 254 characters, or a NUL): a 500 instead of a user.
+    site(USERNAME_CLAIM="user")
+    user = PomeriumBackend().authenticate(None, identity=identity(fake, email, user="u-42"))
+    assert user is not None and (user.username, user.email) == ("u-42", "")
+
+
+@pytest.mark.parametrize("email", [
     pytest.param("a" * 140 + "@example.com", id="too-long"),
     pytest.param("nul\x00@example.com", id="nul"),
 ])
