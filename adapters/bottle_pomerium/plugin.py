@@ -212,8 +212,10 @@ class PomeriumPlugin:
     :param remote_user: the claim copied into ``REMOTE_USER``; None leaves it alone.
     :param cors_preflight: if True, CORS preflight requests (``OPTIONS`` with ``Origin``
         and ``Access-Control-Request-Method``) reach the callbacks unverified, with no
-        identity and no route requirement checked, for a Pomerium route with
-        ``cors_allow_preflight``; every other request is verified.
+        identity, for a Pomerium route with ``cors_allow_preflight``; every other request
+        is verified. A route with a ``pomerium=`` requirement still answers them 401 (no
+        identity meets it, as with the decorators): serve preflights from an ``OPTIONS``
+        route of their own.
 
     Without a *verifier*, an option left out here is read, when the plugin is installed,
     from the environment variable of the same name (``POMERIUM_AUDIENCE``,
@@ -316,6 +318,10 @@ class PomeriumPlugin:
             environ = bottle.request.environ
             if self.passes_unverified(environ):
                 strip_claim_headers(environ)
+                if requirement is not None:
+                    # No identity cannot meet a requirement: answer the preflight from
+                    # an OPTIONS route without one, as a decorator would insist too.
+                    refuse_unauthenticated(environ)
                 return callback(*args, **kwargs)
             identity = gate.authenticate(environ)
             if identity is None:
