@@ -710,6 +710,17 @@ def test_a_verifier_given_in_code_wins_over_the_config_keys(
     assert client.get("/").status_code == 401
 
 
+@pytest.mark.parametrize("key", ["POMERIUM_HEADER", "POMERIUM_EXEMPT_STATIC"])
+def test_a_config_key_set_to_none_takes_its_default(pomerium: FakePomerium, key: str) -> None:
+    # None means "left out" for every key; these two raised KeyError in init_app.
+    app = make_app(pomerium, {key: None})
+    state = app.extensions["pomerium"]
+    assert state.header == "X-Pomerium-Jwt-Assertion" and state.exempt_static is False
+    client = app.test_client()
+    assert client.get("/").status_code == 401
+    assert client.get("/", headers=pomerium.headers()).status_code == 200
+
+
 def test_not_a_verifier_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="Verifier"):
         Pomerium(verifier="app.example.com")  # type: ignore[arg-type]
