@@ -164,6 +164,10 @@ class PomeriumMiddleware:
         self.exempt = normalise_exempt(exempt)
         if not isinstance(header, str) or not header.strip():
             raise ConfigurationError("header must be a header name")
+        if remote_user is not None and not (isinstance(remote_user, str) and remote_user):
+            # A list or dict here failed on every verified request (a 500), not at start-up.
+            raise ConfigurationError(f"remote_user must be a claim name or None, not "
+                                     f"{remote_user!r}")
         self.app = app
         self.verifier = verifier
         self.optional = bool(optional)

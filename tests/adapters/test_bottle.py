@@ -608,9 +608,12 @@ def test_verifier_built_from_options(pomerium: FakePomerium) -> None:
                                     jwks_url="http://pomerium.example.com/jwks.json"),
         lambda fake: PomeriumPlugin(audience="app.example.com", no_such_option=1),
         lambda fake: PomeriumPlugin(fake.verifier(), header=""),
+        # Not a claim name: a 500 on every verified request, before, not an error here.
+        lambda fake: PomeriumPlugin(fake.verifier(), remote_user=["email"]),
     ],
     ids=["nothing", "no-audience", "verifier-and-options", "not-a-verifier",
-         "hmac-algorithm", "plain-http-jwks", "unknown-option", "empty-header"],
+         "hmac-algorithm", "plain-http-jwks", "unknown-option", "empty-header",
+         "remote-user-list"],
 )
 def test_configuration_errors_at_install(pomerium: FakePomerium,
                                          make_plugin: t.Callable[[FakePomerium], t.Any]
