@@ -198,6 +198,9 @@ class _AllGroups(Requirement):
         return f"membership of all of the groups {_quoted(self.groups)}"
 
 
+#: The longest DNS label and name (RFC 1035); longer ones are not Punycode-encoded.
+_MAX_LABEL = 63
+_MAX_NAME = 253
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -217,10 +220,18 @@ def normalise_domain(domain: str) -> str:
     A non-ASCII label becomes its IDNA A-label (``bücher`` -> ``xn--bcher-kva``) by plain
     Punycode, with no Unicode case or compatibility mapping, so that two distinct
     Unicode spellings never compare equal; a trailing dot is ignored.
+
+    Punycode's cost grows with the square of a label's length (a 20,000-character label
+    takes about a minute), and an address comes from a token. A label longer than DNS
+    allows (63) or a name longer than 253 characters is no domain, so its non-ASCII
+    labels are compared as they are, ASCII case folded: such a label still contains
+    non-ASCII characters, so it never equals an A-label or any ASCII label.
     """
+    name = domain.rstrip(".")
+    encode = len(name) <= _MAX_NAME
     labels = []
-    for label in domain.rstrip(".").split("."):
-        if label.isascii():
+    for label in name.split("."):
+        if label.isascii() or not encode or len(label) > _MAX_LABEL:
             labels.append(ascii_lower(label))
         else:
             labels.append("xn--" + label.encode("punycode").decode("ascii"))

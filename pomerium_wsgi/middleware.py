@@ -15,6 +15,7 @@ resulting :class:`~pomerium_wsgi.Identity` in ``environ["pomerium.identity"]``.
 from __future__ import annotations
 
 import typing as t
+import urllib.parse
 
 from .errors import ConfigurationError, FetchRequired, MissingToken, VerificationError
 from .identity import Identity
@@ -49,11 +50,16 @@ def path_is_exempt(path: str, prefixes: t.Iterable[str]) -> bool:
 
     A path with ``.`` or ``..`` segments or an empty segment is never exempt: an app that
     resolves them itself (Pyramid traversal, a static file handler) could otherwise be
-    reached through ``/healthz/../admin`` without verification. Such paths are verified
-    like any other, so a legitimate client loses nothing.
+    reached through ``/healthz/../admin`` without verification. The same holds for
+    segments that become dot segments or separators once percent-decoded again or read
+    with ``\\`` as a separator (``..%2F``, ``%2e%2e``, ``..\\``), for an app or file server
+    that decodes twice or runs on Windows. Such paths are verified like any other, so a
+    legitimate client loses nothing.
     """
     for prefix in prefixes:
         if prefix == "/" or path == prefix or path.startswith(prefix + "/"):
+            if "%" in path or "\\" in path:
+                path = urllib.parse.unquote(path).replace("\\", "/")
             segments = path.split("/")[1:]
             return "." not in segments and ".." not in segments and "" not in segments[:-1]
     return False
@@ -158,6 +164,10 @@ class PomeriumMiddleware:
         self.exempt = normalise_exempt(exempt)
         if not isinstance(header, str) or not header.strip():
             raise ConfigurationError("header must be a header name")
+        if remote_user is not None and not (isinstance(remote_user, str) and remote_user):
+            # A list or dict here failed on every verified request (a 500), not at start-up.
+            raise ConfigurationError(f"remote_user must be a claim name or None, not "
+                                     f"{remote_user!r}")
         self.app = app
         self.verifier = verifier
         self.optional = bool(optional)

@@ -71,11 +71,15 @@ def coerce(name: str, value: t.Any, *, label: str | None = None) -> t.Any:
     return value
 
 
-def env_settings(environ: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
-    """The settings found in *environ* (default ``os.environ``), parsed; empty ones skipped."""
+def env_settings(environ: t.Mapping[str, str] | None = None, *,
+                 skip: t.Collection[str] = ()) -> dict[str, t.Any]:
+    """The settings found in *environ* (default ``os.environ``), parsed; empty ones skipped,
+    and so are the names in *skip* (not even parsed)."""
     environ = os.environ if environ is None else environ
     found: dict[str, t.Any] = {}
     for name in ENV_SETTINGS:
+        if name in skip:
+            continue
         raw = environ.get(env_name(name))
         if raw is None or not raw.strip():
             continue
@@ -94,10 +98,13 @@ def with_env(
     given = {name: value for name, value in options.items() if value is not None}
     if given.get("verifier") is not None:
         return given
-    merged = env_settings(environ)
+    # A variable for a setting the code gives is not read at all: an unreadable
+    # POMERIUM_JWKS file or a malformed POMERIUM_LEEWAY must not stop an app whose code
+    # sets those itself.
+    skip = set(given)
     if "jwks" in given or "jwks_url" in given:
-        merged.pop("jwks", None)
-        merged.pop("jwks_url", None)
+        skip.update(("jwks", "jwks_url"))
+    merged = env_settings(environ, skip=skip)
     merged.update(given)
     return merged
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import typing as t
 
 import pytest
@@ -20,6 +21,7 @@ from pomerium_wsgi import (
     require_group,
     require_identity,
 )
+from pomerium_wsgi.authz import normalise_domain
 from pomerium_wsgi.signals import access_denied
 from pomerium_wsgi.testing import FakePomerium
 
@@ -244,3 +246,32 @@ def test_a_proxy_for_no_identity_is_anonymous(pomerium: FakePomerium) -> None:
     signed_in = LocalProxy(lambda: identity(pomerium, groups=["admins"]))
     assert require_group("admins")(anonymous) is False  # type: ignore[arg-type]
     assert require_group("admins")(signed_in) is True  # type: ignore[arg-type]
+
+
+LONG_LABEL = "".join(chr(0x4E00 + i) for i in range(6000))  # 6,000 distinct CJK characters
+LONG_DOMAINS = {
+    "one-long-label": f"{LONG_LABEL}.example.com",
+    "many-short-labels": ".".join([LONG_LABEL[i:i + 60] for i in range(0, 6000, 60)]),
+}
+
+
+@pytest.mark.parametrize("domain", list(LONG_DOMAINS.values()), ids=list(LONG_DOMAINS))
+def test_a_huge_email_domain_is_compared_in_bounded_time(domain: str,
+                                                         pomerium: FakePomerium) -> None:
+    # Punycode is quadratic: the long label took about 6 s to encode before (the many
+    # short labels 0.06 s per check), in require_email, require_email_domain and
+    # Pyramid's email: principal alike.
+    who = identity(pomerium, f"a@{domain}")
+    started = time.perf_counter()
+    assert require_email_domain("example.com", domain)(who) is True
+    assert require_email(f"b@{domain}")(who) is False
+    assert require_email_domain("xn--example.com")(who) is False
+    assert time.perf_counter() - started < 0.05  # three checks: microseconds each
+
+
+def test_a_long_non_ascii_label_never_equals_an_a_label() -> None:
+    label = "\u00fc" * 64  # longer than DNS allows: compared as it is, not encoded
+    assert normalise_domain(f"{label}.example") == f"{label}.example"
+    assert normalise_domain(f"{label}.EXAMPLE") == normalise_domain(f"{label}.example")
+    assert normalise_domain("xn--" + label.encode("punycode").decode()) != label
+    assert normalise_domain("b\u00fccher.example") == "xn--bcher-kva.example"

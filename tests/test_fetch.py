@@ -14,9 +14,9 @@ from email.message import Message
 
 import pytest
 
-from pomerium_wsgi import KeysUnavailable
+from pomerium_wsgi import ConfigurationError, KeysUnavailable
 from pomerium_wsgi.keys import HTTPFetcher, JWKSError, RemoteJWKS
-from pomerium_wsgi.keys.fetch import cache_lifetime, preview
+from pomerium_wsgi.keys.fetch import cache_lifetime, check_jwks_url, preview
 from pomerium_wsgi.testing import FakePomerium
 
 from .helpers import Clock, JWKSServer
@@ -154,3 +154,22 @@ def test_preview_is_bounded_and_escaped() -> None:
     assert preview(None) == "(none)"
     assert preview(b"a" * 200, 10) == "'aaaaaaaaaa'..."
     assert preview("\u202e\n") == "'\\u202e\\n'"
+
+
+BAD_URLS = {
+    "unclosed-ipv6": "https://[::1/.well-known/pomerium/jwks.json",
+    "port-out-of-range": "https://app.example.com:99999/jwks.json",
+    "port-not-a-number": "https://app.example.com:https/jwks.json",
+    "control-character": "https://app.example.com/jwks.json\r\nX: y",
+    "space-in-host": "https://app example.com/jwks.json",
+}
+
+
+@pytest.mark.parametrize("url", list(BAD_URLS.values()), ids=list(BAD_URLS))
+def test_an_unusable_jwks_url_is_a_configuration_error_at_start_up(url: str) -> None:
+    # Not a bare ValueError (Django's checks and adapters catch ConfigurationError), and
+    # not a URL accepted now that fails on every fetch later (a 503 for every request).
+    with pytest.raises(ConfigurationError, match="jwks_url"):
+        check_jwks_url(url)
+    with pytest.raises(ConfigurationError, match="jwks_url"):
+        RemoteJWKS(url)

@@ -159,8 +159,10 @@ def test_custom_header_and_remote_user(pomerium: FakePomerium) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"exempt": ["healthz"]}, {"exempt": [5]}, {"header": ""}],
-    ids=["exempt-relative", "exempt-not-str", "empty-header"],
+    [{"exempt": ["healthz"]}, {"exempt": [5]}, {"header": ""}, {"remote_user": ["email"]},
+     {"remote_user": ""}],
+    ids=["exempt-relative", "exempt-not-str", "empty-header", "remote-user-list",
+         "remote-user-empty"],
 )
 def test_middleware_configuration_errors(options: dict[str, t.Any],
                                          pomerium: FakePomerium) -> None:
@@ -216,6 +218,23 @@ def test_dot_segments_are_never_exempt(path: str, pomerium: FakePomerium) -> Non
     client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), exempt=["/healthz"]))
     assert client.get(path).status_code == 401
     assert client.get(path, headers=pomerium.headers()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "exempt"),
+    [("/healthz/..%2Fadmin", False), ("/healthz/%2e%2e/admin", False),
+     ("/healthz/..\\admin", False), ("/healthz/%2F%2Fadmin", False),
+     ("/healthz/a%20b", True), ("/healthz/100%25", True)],
+    ids=["encoded-slash", "encoded-dots", "backslash", "encoded-empty-segment",
+         "encoded-space", "encoded-percent"],
+)
+def test_segments_that_decode_to_dot_segments_are_never_exempt(
+        path: str, exempt: bool, pomerium: FakePomerium) -> None:
+    # PATH_INFO as a server hands it over (already decoded once): an app or file server
+    # that decodes again, or reads \\ as a separator, would resolve these to /admin.
+    client = Client(PomeriumMiddleware(echo_app, pomerium.verifier(), exempt=["/healthz"]))
+    response = client.get("/", environ_overrides={"PATH_INFO": path})
+    assert response.status_code == (200 if exempt else 401)
 
 
 @pytest.mark.parametrize("accept", ["application/json, text/plain, */*",

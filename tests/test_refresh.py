@@ -14,7 +14,7 @@ import logging
 import typing as t
 
 import pytest
-from cachelib import SimpleCache
+from cachelib import FileSystemCache, SimpleCache
 
 from pomerium_wsgi import KeysUnavailable, UnknownKey, Verifier
 from pomerium_wsgi.errors import FetchRequired
@@ -584,6 +584,28 @@ def test_no_fetch_adopts_a_fleet_answer_and_serves_stale_keys_during_an_outage(
     assert fetcher.requests == 2
 
 
+def test_no_fetch_never_reads_a_store_that_is_io(key: SigningKey, fetcher: FakeFetcher,
+                                                 clock: Clock, tmp_path: t.Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Redis or file store is read over the network or the disk: inline on an event
+    # loop, that read blocked it (no_fetch promises no I/O). In-process stores are read
+    # inline, as above.
+    shared = FileSystemCache(str(tmp_path))
+    a, b = source(fetcher, clock, cache=shared), source(fetcher, clock, cache=shared)
+    a.get(key.kid)
+    reads: list[str] = []
+    read = b.store.get
+    monkeypatch.setattr(b.store, "get", lambda name: reads.append(name) or read(name))
+    with no_fetch(), pytest.raises(FetchRequired):
+        b.get(key.kid)  # cold: its answer is in the store, but reading it is I/O
+    assert reads == [] and not b.store.local
+    assert b.get(key.kid) and fetcher.requests == 1  # off the loop: adopted, not fetched
+    clock.advance(60)
+    with no_fetch(), pytest.raises(FetchRequired):
+        b.get(key.kid)  # expired: revalidating reads the store first
+    assert reads == [b.cache_key]
+
+
 def test_no_fetch_is_scoped_to_its_block(key: SigningKey, fetcher: FakeFetcher,
                                          clock: Clock) -> None:
     keys = source(fetcher, clock)
@@ -643,3 +665,18 @@ def test_verifier_builds_its_source_with_the_policy_options() -> None:
     assert (keys.cooldown, keys.retry_interval, keys.max_stale) == (7, 3, 9)
     with pytest.raises(JWKSError):
         raise JWKSError("importable from pomerium_wsgi.keys")
+
+
+def test_the_kids_of_a_new_key_set_are_logged_escaped(clock: Clock,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    # A kid is whatever text the endpoint (or whatever answers in its place) publishes;
+    # logged raw, a line break or an escape sequence in it forged or hid log lines.
+    key = SigningKey("ES256")
+    jwk = {**key.public_jwk(), "kid": "k1\nERROR forged\x1b[2J\u202e"}
+    fetcher = FakeFetcher(key)
+    fetcher.body = json.dumps({"keys": [jwk]}).encode()
+    with caplog.at_level(logging.INFO, "pomerium_wsgi.keys"):
+        source(fetcher, clock).refresh()
+    [line] = [r.getMessage() for r in caplog.records if "JWKS from" in r.getMessage()]
+    assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
+    assert "'k1\\nERROR forged\\x1b[2J\\u202e'" in line

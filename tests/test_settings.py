@@ -123,6 +123,21 @@ def test_with_env_precedence(code: dict[str, object], expected: dict[str, object
     assert with_env(code, environ) == expected
 
 
+def test_variables_for_settings_given_in_code_are_not_read(tmp_path) -> None:
+    # Code wins, so a bad variable it overrides must not stop the app: an unreadable
+    # POMERIUM_JWKS file (beside a jwks_url in code), a malformed POMERIUM_LEEWAY.
+    environ = {"POMERIUM_AUDIENCE": "env.example.com",
+               "POMERIUM_JWKS": str(tmp_path / "only-on-another-host.json"),
+               "POMERIUM_LEEWAY": "soon"}
+    url = "https://keys.example.com/jwks.json"
+    assert with_env({"jwks_url": url, "leeway": 10}, environ) == {
+        "audience": ("env.example.com",), "jwks_url": url, "leeway": 10}
+    verifier = Verifier.from_env(environ, jwks_url=url, leeway=10)
+    assert verifier.leeway == 10 and verifier.audiences == frozenset({"env.example.com"})
+    with pytest.raises(ConfigurationError, match="POMERIUM_LEEWAY"):
+        with_env({"jwks_url": url}, environ)  # not overridden: still an error
+
+
 def test_verifier_from_env_verifies(fake: FakePomerium, clock) -> None:
     environ = {"POMERIUM_AUDIENCE": fake.audience, "POMERIUM_JWKS": json.dumps(fake.jwks)}
     verifier = Verifier.from_env(environ, clock=clock)

@@ -28,7 +28,7 @@ import bottle
 
 from pomerium_wsgi import Identity, Requirement, authz
 
-from .plugin import current_identity, enforce
+from .refusals import current_identity, enforce
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 

@@ -47,22 +47,25 @@ import bottle
 from pomerium_wsgi import (
     ERROR_KEY,
     IDENTITY_KEY,
-    AccessDenied,
     ConfigurationError,
-    Identity,
     MissingToken,
     PomeriumMiddleware,
     Requirement,
     Verifier,
-    get_error,
-    get_identity,
     strip_claim_headers,
 )
 from pomerium_wsgi.configure import VERIFIER_PARAMETERS, configure
 from pomerium_wsgi.middleware import environ_is_cors_preflight
-from pomerium_wsgi.problem import render
 from pomerium_wsgi.settings import DEFAULT_HEADER
-from pomerium_wsgi.signals import access_denied, send_safely
+
+from .refusals import (
+    PomeriumHTTPError,
+    current_identity,
+    enforce,
+    refuse,
+    refuse_forbidden,
+    refuse_unauthenticated,
+)
 
 #: The route config key naming a route's requirement (``pomerium=require_group(...)``).
 CONFIG_KEY = "pomerium"
@@ -72,75 +75,9 @@ logger = logging.getLogger("bottle_pomerium")
 Callback = t.Callable[..., t.Any]
 
 
-class PomeriumHTTPError(bottle.HTTPError):  # type: ignore[misc]  # bottle is untyped
-    """The error raised for a refused request when the app has a handler for its status.
-
-    An ``@app.error(401)`` handler receives it: ``error.reason`` is the core's reason code
-    (``"missing"``, ``"expired"``, ``"forbidden"``, ...), ``error.exception`` the
-    :class:`~pomerium_wsgi.VerificationError` or :class:`~pomerium_wsgi.AccessDenied`,
-    and ``error.body`` a message safe to show (it never contains the token).
-    """
-
-    def __init__(self, status: int, reason: str, detail: str, exception: Exception,
-                 headers: t.Iterable[tuple[str, str]]) -> None:
-        super().__init__(status, detail, exception)
-        self.reason = reason
-        for name, value in headers:
-            self.add_header(name, value)
-
-
-def current_identity() -> Identity | None:
-    """The verified identity of the current Bottle request, or None.
-
-    None means anonymous: no plugin verified this request (the route skips it), or the
-    app runs in optional mode and the token was missing or refused, or no request was
-    ever bound to this thread. Call it while handling a request: like ``bottle.request``
-    itself, it reads the request most recently bound to the current thread.
-    """
-    try:
-        environ = bottle.request.environ
-    except RuntimeError:  # no request bound to this thread
-        return None
-    return get_identity(environ)
-
-
 def _unused_app(environ: t.Any, start_response: t.Any) -> list[bytes]:
     # The gate is used only for PomeriumMiddleware.authenticate(); never called.
     raise AssertionError("the bottle_pomerium gate does not serve requests")  # pragma: no cover
-
-
-def _refuse(environ: dict[str, t.Any], status: int, reason: str, detail: str,
-            exception: Exception, extra: t.Sequence[tuple[str, str]] = ()) -> t.NoReturn:
-    """Raise the Bottle response for a refused request.
-
-    If the app dispatching the request has an error handler for *status*, raise a
-    :class:`PomeriumHTTPError` (an ``HTTPError``) so Bottle runs that handler. Otherwise
-    raise a plain ``HTTPResponse`` with the core's problem document: Bottle's default
-    error page is HTML and would not honour ``Accept``.
-    """
-    _status_line, captured, body = render(environ, status, reason, detail, extra)
-    dispatcher = environ.get("bottle.app")
-    if isinstance(dispatcher, bottle.Bottle) and status in dispatcher.error_handler:
-        # Keep the caching and authentication headers; the handler supplies the body.
-        kept = [(k, v) for k, v in captured if k.lower() not in ("content-type", "content-length")]
-        raise PomeriumHTTPError(status, reason, detail, exception, kept)
-    raise bottle.HTTPResponse(body, status, captured)
-
-
-def refuse_unauthenticated(environ: dict[str, t.Any]) -> t.NoReturn:
-    """401 (503 when the keys are unavailable) for a request without a verified identity."""
-    error = get_error(environ) or MissingToken()
-    extra = [("Retry-After", "5")] if error.status == 503 else []
-    _refuse(environ, error.status, error.reason, error.message, error, extra)
-
-
-def refuse_forbidden(environ: dict[str, t.Any], identity: Identity, requirement: Requirement,
-                     sender: object) -> t.NoReturn:
-    """Send ``access_denied`` (with *sender*) and answer 403."""
-    send_safely(access_denied, sender, identity=identity, requirement=requirement,
-                environ=environ)
-    denied = AccessDenied(requirement, identity)
-    _refuse(environ, denied.status, denied.reason, str(denied), denied)
 
 
 def _skips_plugin(route: bottle.Route, plugin: PomeriumPlugin) -> bool:
@@ -181,9 +118,11 @@ def check_route(route: bottle.Route, plugin: PomeriumPlugin | None = None) -> No
 
 def _refuse_unenforced(environ: dict[str, t.Any], route: bottle.Route, why: str) -> t.NoReturn:
     """401 for a route whose requirement would not be enforced: fail closed, never 500."""
-    logger.error("refusing %s %s: route %r %s", environ.get("REQUEST_METHOD"),
+    # %r: the method and path are the client's, sent before any authentication; a
+    # decoded %0a in the path would otherwise forge log lines.
+    logger.error("refusing %r %r: route %r %s", environ.get("REQUEST_METHOD"),
                  environ.get("PATH_INFO"), route.rule, why)
-    _refuse(environ, 401, "unenforced",
+    refuse(environ, 401, "unenforced",
             "identity verification is not configured for this route", MissingToken())
 
 
@@ -237,7 +176,7 @@ def _guard_request(app: bottle.Bottle, parent_plugin: PomeriumPlugin | None) -> 
         route, _args = app.router.match(environ)
     except bottle.HTTPError:
         if plugin is None:
-            _refuse(environ, 401, "unenforced",
+            refuse(environ, 401, "unenforced",
                     "identity verification is not configured for this path", MissingToken())
         if (not plugin.optional and not plugin.passes_unverified(environ)
                 and plugin._gate(app).authenticate(environ) is None):
@@ -260,17 +199,6 @@ def _guard_request(app: bottle.Bottle, parent_plugin: PomeriumPlugin | None) -> 
         _refuse_unenforced(environ, route, str(error))
 
 
-def enforce(requirement: Requirement, sender: object) -> Identity:
-    """Check the current request against *requirement*; returns the identity or raises."""
-    environ = bottle.request.environ
-    identity = get_identity(environ)
-    if identity is None:
-        refuse_unauthenticated(environ)
-    if not requirement(identity):
-        refuse_forbidden(environ, identity, requirement, sender)
-    return identity
-
-
 class PomeriumPlugin:
     """Verify the Pomerium JWT before the callbacks of the app it is installed on.
 
@@ -284,8 +212,10 @@ class PomeriumPlugin:
     :param remote_user: the claim copied into ``REMOTE_USER``; None leaves it alone.
     :param cors_preflight: if True, CORS preflight requests (``OPTIONS`` with ``Origin``
         and ``Access-Control-Request-Method``) reach the callbacks unverified, with no
-        identity and no route requirement checked, for a Pomerium route with
-        ``cors_allow_preflight``; every other request is verified.
+        identity, for a Pomerium route with ``cors_allow_preflight``; every other request
+        is verified. A route with a ``pomerium=`` requirement still answers them 401 (no
+        identity meets it, as with the decorators): serve preflights from an ``OPTIONS``
+        route of their own.
 
     Without a *verifier*, an option left out here is read, when the plugin is installed,
     from the environment variable of the same name (``POMERIUM_AUDIENCE``,
@@ -310,10 +240,15 @@ class PomeriumPlugin:
         self.header = header
         self.remote_user = remote_user
         self.verifier_options = verifier_options
+        self._resolved = False
+        self._gates: weakref.WeakKeyDictionary[bottle.Bottle, PomeriumMiddleware] = (
+            weakref.WeakKeyDictionary())
 
     def _configured_verifier(self) -> Verifier:
         """The verifier, resolved on first use (code, then environment); raises
         ConfigurationError."""
+        if self._resolved and self.verifier is not None:
+            return self.verifier
         if self.verifier is not None and self.verifier_options:
             # One call naming both is a contradiction, not an override: refuse it.
             raise ConfigurationError(
@@ -331,15 +266,20 @@ class PomeriumPlugin:
         self.optional = bool(configured.options.get("optional", False))
         self.cors_preflight = bool(configured.options.get("cors_preflight", False))
         self.verifier_options = {}
+        self._resolved = True
         return self.verifier
 
     def _gate(self, app: bottle.Bottle) -> PomeriumMiddleware:
         # The core's authenticate() verifies, records the outcome in the environ, strips
         # unverified claim headers and sends the signals; the plugin then decides how
-        # to answer, through Bottle.
-        return PomeriumMiddleware(_unused_app, self._configured_verifier(),
-                                  header=self.header, remote_user=self.remote_user,
-                                  sender=app)
+        # to answer, through Bottle. One per app, built once: the request guard asks for
+        # it on every request that matches no route.
+        gate = self._gates.get(app)
+        if gate is None:
+            gate = self._gates[app] = PomeriumMiddleware(
+                _unused_app, self._configured_verifier(), header=self.header,
+                remote_user=self.remote_user, sender=app)
+        return gate
 
     def passes_unverified(self, environ: t.Mapping[str, t.Any]) -> bool:
         """True for a CORS preflight when ``cors_preflight`` is on."""
@@ -378,6 +318,10 @@ class PomeriumPlugin:
             environ = bottle.request.environ
             if self.passes_unverified(environ):
                 strip_claim_headers(environ)
+                if requirement is not None:
+                    # No identity cannot meet a requirement: answer the preflight from
+                    # an OPTIONS route without one, as a decorator would insist too.
+                    refuse_unauthenticated(environ)
                 return callback(*args, **kwargs)
             identity = gate.authenticate(environ)
             if identity is None:

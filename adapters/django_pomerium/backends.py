@@ -85,11 +85,16 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
         model = get_user_model()
         defaults: dict[str, t.Any] = {"password": make_password(None)}
         try:
-            model._meta.get_field("email")
+            field = model._meta.get_field("email")
         except FieldDoesNotExist:
             return defaults
-        if model.USERNAME_FIELD != "email" and identity.email:
-            defaults["email"] = identity.email
+        email = identity.email
+        # An address the field cannot store (over its length, or with a NUL) would fail
+        # in the database on PostgreSQL: a 500 instead of a user. It is left out.
+        if model.USERNAME_FIELD != "email" and email and "\x00" not in email and (
+            len(email) <= (getattr(field, "max_length", None) or len(email))
+        ):
+            defaults["email"] = email
         return defaults
 
     def get_user_for(self, username: str, identity: Identity, conf: PomeriumSettings
@@ -172,9 +177,10 @@ class PomeriumBackend(ModelBackend):  # type: ignore[misc]
             current = frozenset(user.groups.values_list("name", flat=True))
         token = frozenset(identity.groups)
         limit = _name_limit()
-        if max(map(len, token), default=0) > limit:
-            # Names too long for the group model cannot be stored, so they are not synced.
-            token = frozenset(name for name in token if len(name) <= limit)
+        if max(map(len, token), default=0) > limit or any("\x00" in name for name in token):
+            # Names the group model cannot store (too long, or with a NUL, which PostgreSQL
+            # refuses: a 500) are not synced, as for the username.
+            token = frozenset(name for name in token if len(name) <= limit and "\x00" not in name)
         managed = None if isinstance(sync, bool) else frozenset(sync)
         wanted = token if managed is None else token & managed
         remove = (current if managed is None else current & managed) - wanted

@@ -22,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from pomerium_wsgi import ConfigurationError, PomeriumMiddleware, Verifier
+from pomerium_wsgi.configure import parse as parse_code
 from pomerium_wsgi.middleware import normalise_exempt
 from pomerium_wsgi.settings import coerce, verifier_options, with_env
 
@@ -146,10 +147,12 @@ def _parse(raw: t.Any) -> PomeriumSettings:
         if not callable(getattr(verifier, "verify", None)):
             raise PomeriumImproperlyConfigured(
                 f"{_label('VERIFIER')} must be a pomerium_wsgi.Verifier")
-    code: dict[str, t.Any] = {"verifier": verifier}
-    for key in (*VERIFIER_KEYS, "OPTIONAL", "EXEMPT", "HEADER", "CORS_PREFLIGHT"):
-        if raw.get(key) is not None:
-            code[key.lower()] = coerce(key.lower(), raw[key], label=_label(key))
+    # The core's parser, as in every adapter: a blank value ("" from an env-driven
+    # settings file) is left out, so the environment fills it in.
+    code = parse_code({key.lower(): raw.get(key) for key in
+                       (*VERIFIER_KEYS, "OPTIONAL", "EXEMPT", "HEADER", "CORS_PREFLIGHT")},
+                      lambda name: _label(name.upper()))
+    code["verifier"] = verifier
     options = with_env(code)
     if verifier is None:
         if not options.get("audience"):

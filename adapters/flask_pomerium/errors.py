@@ -55,15 +55,21 @@ class PomeriumHTTPException(HTTPException):
     def _render(self, environ: WSGIEnvironment | None) -> tuple[bytes, list[tuple[str, str]]]:
         """The core's refusal (body and headers), so every adapter answers alike.
 
-        The format is negotiated once per request (the core caches it in the environ),
-        however many times werkzeug asks for the body and the headers.
+        Rendered once per request: werkzeug asks for the headers and then the body, and
+        this is the path every anonymous request takes, so the second ask reuses the first
+        answer (kept with the environ it was rendered for).
         """
+        cached = self.__dict__.get("_rendered")
+        if cached is not None and cached[0] is environ:
+            return t.cast(tuple[bytes, list[tuple[str, str]]], cached[1])
         assert self.code is not None
         _status, headers, body = render({} if environ is None else environ, self.code,
                                         self.reason, self.description or "",
                                         self.extra_headers())
         # werkzeug's Response computes the length itself.
-        return body, [(k, v) for k, v in headers if k.lower() != "content-length"]
+        rendered = body, [(k, v) for k, v in headers if k.lower() != "content-length"]
+        self._rendered = (environ, rendered)
+        return rendered
 
     def get_body(self, environ: WSGIEnvironment | None = None,
                  scope: dict[str, t.Any] | None = None) -> str:

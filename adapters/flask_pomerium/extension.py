@@ -208,7 +208,8 @@ class Pomerium:
         configured = configure_app(app, self.verifier)
         verifier = configured.verifier
         exempt = configured.options.get("exempt", ())
-        header = configured.options["header"]
+        # None in the config means "left out", as for every other key: the default.
+        header = configured.options.get("header", DEFAULT_HEADER)
         remote_user = app.config["POMERIUM_REMOTE_USER"]
         if remote_user is not None and not (isinstance(remote_user, str) and remote_user):
             raise ConfigurationError(
@@ -221,7 +222,7 @@ class Pomerium:
             extension=self,
             verifier=verifier,
             optional=configured.options.get("optional", False),
-            exempt_static=configured.options["exempt_static"],
+            exempt_static=configured.options.get("exempt_static", False),
             gate=gate,
         )
         # Verify before any of the app's code runs; refuse in the first app-wide hook, so

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typing as t
 
-from pyramid.tweens import EXCVIEW
+from pyramid.tweens import EXCVIEW, INGRESS
 
 from pomerium_wsgi import ConfigurationError as CoreConfigurationError
 from pomerium_wsgi import Verifier
@@ -112,3 +112,5 @@ def includeme(config: t.Any) -> None:
     config.add_view_deriver(exemption_view_deriver, name="pomerium_exempt",
                             **EXEMPTION_DERIVER_PLACE)
     config.add_tween("pyramid_pomerium.views.pomerium_tween_factory", under=EXCVIEW)
+    # Above every tween of the app's own, which would otherwise see forged claim headers.
+    config.add_tween("pyramid_pomerium.views.claim_headers_tween_factory", under=INGRESS)

@@ -211,6 +211,24 @@ def optional_setting(settings: t.Mapping[str, t.Any]) -> bool:
     return flag_setting(settings, "optional")
 
 
+def claim_headers_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
+                                ) -> t.Callable[[t.Any], t.Any]:
+    """Remove ``X-Pomerium-Claim-*`` headers before any other tween runs.
+
+    The verifying tween sits under Pyramid's exception view (its refusals are rendered
+    by the forbidden view), and the app's own tweens are placed above that by default:
+    they saw a forged ``X-Pomerium-Claim-Email``. ``includeme`` puts this one at the top
+    (``under=INGRESS``); the verifying tween removes them again, for apps that add it
+    without this one.
+    """
+
+    def pomerium_claim_headers_tween(request: t.Any) -> t.Any:
+        strip_claim_headers(request.environ)
+        return handler(request)
+
+    return pomerium_claim_headers_tween
+
+
 def pomerium_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
                            ) -> t.Callable[[t.Any], t.Any]:
     """Remove ``X-Pomerium-Claim-*`` headers and verify every request outside the exempt

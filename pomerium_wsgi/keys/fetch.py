@@ -57,7 +57,15 @@ def check_jwks_url(url: str) -> str:
     """Validate a configured JWKS URL: https, or http to a loopback host only."""
     if not isinstance(url, str):
         raise ConfigurationError("jwks_url must be a string")
-    parts = urllib.parse.urlsplit(url)
+    if not url.isprintable() or any(c.isspace() for c in url):
+        # urllib would refuse it at the first fetch: a 503 on every request, not a
+        # start-up error naming the setting.
+        raise ConfigurationError(f"jwks_url {url!r} contains spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        raise ConfigurationError(f"jwks_url {url!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"jwks_url {url!r} is not an absolute https:// URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):

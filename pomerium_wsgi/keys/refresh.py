@@ -244,6 +244,8 @@ class RemoteJWKS:
         state = self._state
         if want_kid is None and now < self._retry_at:
             return  # a fetch failed (or another worker is refreshing): not yet
+        if not self.store.local:
+            _fetch_allowed()  # reading Redis or a file is I/O too: not on an event loop
         entry = self._read_cache(now)
         if entry is not None and now < entry.expires_at and (
             state is None
@@ -352,7 +354,8 @@ class RemoteJWKS:
         )
         if changed:
             self.generation += 1
-            log.info("JWKS from %s: keys %s", self.url, ", ".join(new.keys) or "(none)")
+            log.info("JWKS from %s: keys %s", self.url,  # ascii(): kids are the endpoint's
+                     ", ".join(map(ascii, new.keys)) or "(none)")  # text, escapes and all
         elif old is not None:
             # Same keys: keep the decoded key objects so nothing is parsed again.
             new = dataclasses.replace(new, keys=old.keys)

@@ -48,6 +48,10 @@ class SharedStore(t.Protocol):
     Every write carries a lifetime in whole seconds.
     """
 
+    #: True when reading costs no I/O (an in-process cache): an event loop may then read
+    #: it inline, under :func:`~pomerium_wsgi.keys.no_fetch`.
+    local: bool
+
     def get(self, key: str) -> object:
         ...
 
@@ -67,6 +71,9 @@ class CacheStore:
 
     def __init__(self, cache: BaseCache) -> None:
         self.cache = cache
+        # The application's own cache class may well do I/O: only cachelib's in-process
+        # caches count as local.
+        self.local = isinstance(cache, SimpleCache | NullCache)
 
     def get(self, key: str) -> object:
         return self.cache.get(key)
@@ -87,6 +94,8 @@ class RedisStore:
     Every key is written with an expiry. A marker found without one (planted, or left by
     something else) is given one when it blocks an ``add``, so it cannot block forever.
     """
+
+    local = False
 
     def __init__(self, cache: BaseCache) -> None:
         self.cache = cache
@@ -125,6 +134,8 @@ class FileStore:
     to cachelib's ``get``. A file is read only if it is a regular file (not a FIFO or a
     device someone put in its place), without following a symlink, up to a size cap.
     """
+
+    local = False
 
     def __init__(self, cache: FileSystemCache) -> None:
         self.cache = cache

@@ -608,9 +608,12 @@ def test_verifier_built_from_options(pomerium: FakePomerium) -> None:
                                     jwks_url="http://pomerium.example.com/jwks.json"),
         lambda fake: PomeriumPlugin(audience="app.example.com", no_such_option=1),
         lambda fake: PomeriumPlugin(fake.verifier(), header=""),
+        # Not a claim name: a 500 on every verified request, before, not an error here.
+        lambda fake: PomeriumPlugin(fake.verifier(), remote_user=["email"]),
     ],
     ids=["nothing", "no-audience", "verifier-and-options", "not-a-verifier",
-         "hmac-algorithm", "plain-http-jwks", "unknown-option", "empty-header"],
+         "hmac-algorithm", "plain-http-jwks", "unknown-option", "empty-header",
+         "remote-user-list"],
 )
 def test_configuration_errors_at_install(pomerium: FakePomerium,
                                          make_plugin: t.Callable[[FakePomerium], t.Any]
@@ -710,6 +713,51 @@ def test_requirement_on_child_without_plugin_fails_closed(pomerium: FakePomerium
     response = client.get(f"{prefix}/open", headers=pomerium.headers())
     assert response.status_code == 401 and "unenforced" in response.text
     assert client.get(f"{prefix}/public").text == "child public"
+
+
+def test_requests_matching_no_route_reuse_one_gate(pomerium: FakePomerium,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The request guard verifies every unmatched request; it built a new gate (and ran
+    # the whole configuration step again) for each one.
+    import bottle_pomerium.plugin as plugin_module
+
+    built: list[object] = []
+
+    class Counting(plugin_module.PomeriumMiddleware):
+        def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(plugin_module, "PomeriumMiddleware", Counting)
+    app = bottle.Bottle()
+    app.install(PomeriumPlugin(pomerium.verifier()))
+    client = Client(app)
+    for _ in range(3):
+        assert client.get("/nowhere").status_code == 401
+    assert client.get("/nowhere", headers=pomerium.headers()).status_code == 404
+    assert len(built) == 1
+
+
+def test_refusing_an_unverified_route_logs_the_request_line_escaped(
+        pomerium: FakePomerium, caplog: pytest.LogCaptureFixture) -> None:
+    # The path arrives before any authentication; a decoded %0a in it wrote a forged
+    # line into the application's log.
+    parent = bottle.Bottle()
+    parent.install(PomeriumPlugin(pomerium.verifier()))
+    child = bottle.Bottle()
+
+    @child.get("/files/<name>")
+    def files(name: str) -> str:
+        return name
+
+    parent.merge(child)
+    with caplog.at_level("ERROR", logger="bottle_pomerium"):
+        response = Client(parent).get("/files/a%0d%0aCRITICAL forged%1b[2J")
+    assert response.status_code == 401 and "unenforced" in response.text
+    [record] = [r for r in caplog.records if r.name == "bottle_pomerium"]
+    message = record.getMessage()
+    assert "\n" not in message and "\r" not in message and "\x1b" not in message
+    assert "'/files/a\\r\\nCRITICAL forged\\x1b[2J'" in message
 
 
 def test_requirement_with_skip_added_after_install_fails_closed(pomerium: FakePomerium
@@ -833,12 +881,15 @@ def test_cors_preflight_option(pomerium: FakePomerium) -> None:
     def app_with(**options: t.Any) -> Client:
         app = make_app(pomerium, **options)
 
-        @app.route("/api/items", method=["OPTIONS", "POST"],
-                   pomerium=require_group("admins"))
+        @app.route("/api/items", method=["OPTIONS", "POST"])
         def items() -> str:
             identity = current_identity()
             claim = bottle.request.get_header("X-Pomerium-Claim-Email")
             return f"{bottle.request.method} {identity and identity.email} {claim}"
+
+        @app.route("/api/admin", method="ANY", pomerium=require_group("admins"))
+        def admin() -> str:
+            return "admin data"
 
         return Client(app)
 
@@ -847,8 +898,14 @@ def test_cors_preflight_option(pomerium: FakePomerium) -> None:
     assert client.options("/api/items", headers={**PREFLIGHT, **forged}).text \
         == "OPTIONS None None"
     assert client.options("/api/items").status_code == 401  # not a preflight
+    # A route requirement is not skipped: no identity meets it. (It was: a preflight got
+    # the admins-only answer of a route that takes any method.)
+    response = client.options("/api/admin", headers={**PREFLIGHT, **forged})
+    assert response.status_code == 401 and "admin data" not in response.text
+    assert client.get("/api/admin", headers=pomerium.headers(groups=["admins"])).text \
+        == "admin data"
     assert client.post("/api/items", headers=PREFLIGHT).status_code == 401
-    assert client.post("/api/items", headers=pomerium.headers(groups=["admins"])).text \
+    assert client.post("/api/items", headers=pomerium.headers()).text \
         == "POST user@example.com None"
     # An unmatched preflight is Bottle's to answer, not a refusal.
     assert client.options("/nothing", headers=PREFLIGHT).status_code in (404, 405)

@@ -70,6 +70,19 @@ def test_username_claim(site: t.Any, fake: FakePomerium, claim: str,
 
 
 @pytest.mark.parametrize("email", [
+    pytest.param("a" * 250 + "@example.com", id="too-long"),
+    pytest.param("nul\x00@example.com", id="nul"),
+])
+def test_an_email_the_user_model_cannot_store_is_left_out(site: t.Any, fake: FakePomerium,
+                                                          email: str) -> None:
+    # Usernames from another claim: the address still went into the email field, which
+    # PostgreSQL refuses (over 254 characters, or a NUL): a 500 instead of a user.
+    site(USERNAME_CLAIM="user")
+    user = PomeriumBackend().authenticate(None, identity=identity(fake, email, user="u-42"))
+    assert user is not None and (user.username, user.email) == ("u-42", "")
+
+
+@pytest.mark.parametrize("email", [
     pytest.param("a" * 140 + "@example.com", id="too-long"),
     pytest.param("nul\x00@example.com", id="nul"),
 ])
@@ -120,6 +133,17 @@ def test_sync_all_groups(site: t.Any, fake: FakePomerium) -> None:
     user = backend.authenticate(None, identity=identity(fake, groups=[]))
     assert group_names(user) == set()
     assert set(Group.objects.values_list("name", flat=True)) == {"admins", "ops", "dev"}
+
+
+def test_group_names_the_database_cannot_store_are_not_synced(site: t.Any,
+                                                              fake: FakePomerium) -> None:
+    # PostgreSQL refuses a NUL in text (a DataError: a 500 for that user's every request);
+    # such names are skipped like over-long ones, and the others still sync.
+    site(SYNC_GROUPS=True)
+    user = PomeriumBackend().authenticate(None, identity=identity(
+        fake, groups=["ops", "adm\x00ins", "x" * 151]))
+    assert group_names(user) == {"ops"}
+    assert set(Group.objects.values_list("name", flat=True)) == {"ops"}
 
 
 def test_sync_listed_groups_leaves_others_alone(site: t.Any, fake: FakePomerium) -> None:

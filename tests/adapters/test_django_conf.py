@@ -3,6 +3,7 @@ fallback, VERIFIER exclusivity, and the reset on setting_changed."""
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 import pytest
@@ -69,6 +70,30 @@ def test_verifier_ignores_the_environment(monkeypatch: pytest.MonkeyPatch,
     verifier = fake.verifier()
     conf = parse({"VERIFIER": verifier})
     assert conf.verifier is verifier and not conf.optional
+
+
+def test_blank_settings_are_left_out_as_in_every_adapter(monkeypatch: pytest.MonkeyPatch,
+                                                         fake: FakePomerium) -> None:
+    # A settings file filled from os.environ.get(..., "") leaves keys blank: the
+    # environment's value applies (as in Flask, Bottle, Pyramid), instead of "" winning
+    # and failing with "no audience" or "must be a non-empty string".
+    monkeypatch.setenv("POMERIUM_AUDIENCE", fake.audience)
+    monkeypatch.setenv("POMERIUM_JWKS", json.dumps(fake.jwks))
+    conf = parse({"AUDIENCE": "", "JWKS_URL": "  ", "ALGORITHMS": "", "EXEMPT": ""})
+    assert conf.verifier.audiences == frozenset({fake.audience})
+    assert conf.verifier.algorithms == frozenset({"ES256", "RS256"})
+    kid = fake.signing_key.kid
+    assert conf.verifier.keys.get(kid).kid == kid
+    assert conf.exempt == ()
+
+
+@pytest.mark.parametrize("url", ["https://[::1/jwks.json", "https://a.example.com:99999/j"],
+                         ids=["unclosed-ipv6", "port-out-of-range"])
+def test_an_unusable_jwks_url_is_improperly_configured(url: str) -> None:
+    # Was a bare ValueError (not caught by check_settings: manage.py check crashed), or
+    # accepted, to fail on every request.
+    with pytest.raises(PomeriumImproperlyConfigured, match="jwks_url"):
+        parse({"AUDIENCE": "a.example.com", "JWKS_URL": url})
 
 
 @pytest.mark.parametrize(("raw", "match"), [

@@ -501,6 +501,28 @@ def test_enforce_inside_a_view(pomerium: FakePomerium) -> None:
     assert client.get("/inline?strict=1", headers=pomerium.headers()).status_code == 403
 
 
+def test_a_refusal_is_rendered_once(pomerium: FakePomerium,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # werkzeug asks the exception for its headers, then for its body: the core's
+    # refusal was rendered twice for every anonymous request.
+    import flask_pomerium.errors as errors_module
+
+    calls: list[int] = []
+    real = errors_module.render
+
+    def counting(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(errors_module, "render", counting)
+    client = make_app(pomerium).test_client()
+    for accept in ("application/json", "text/html", "*/*"):
+        calls.clear()
+        response = client.get("/", headers={"Accept": accept})
+        assert response.status_code == 401 and b"missing" in response.data
+        assert len(calls) == 1, accept
+
+
 # -- custom error handlers -------------------------------------------------------------
 
 
@@ -686,6 +708,17 @@ def test_a_verifier_given_in_code_wins_over_the_config_keys(
     client = app.test_client()
     assert client.get("/", headers=pomerium.headers("a@x.com")).json == {"email": "a@x.com"}
     assert client.get("/").status_code == 401
+
+
+@pytest.mark.parametrize("key", ["POMERIUM_HEADER", "POMERIUM_EXEMPT_STATIC"])
+def test_a_config_key_set_to_none_takes_its_default(pomerium: FakePomerium, key: str) -> None:
+    # None means "left out" for every key; these two raised KeyError in init_app.
+    app = make_app(pomerium, {key: None})
+    state = app.extensions["pomerium"]
+    assert state.header == "X-Pomerium-Jwt-Assertion" and state.exempt_static is False
+    client = app.test_client()
+    assert client.get("/").status_code == 401
+    assert client.get("/", headers=pomerium.headers()).status_code == 200
 
 
 def test_not_a_verifier_is_refused() -> None:

@@ -417,6 +417,40 @@ def test_claim_headers_are_removed(optional_app: TestApp, pomerium: FakePomerium
     assert body["claim_header"] is None and body["email"] == "user@example.com"
 
 
+SEEN_BY_APP_TWEEN: list[t.Any] = []
+
+
+def app_tween_factory(handler: t.Callable[[t.Any], t.Any], registry: t.Any
+                      ) -> t.Callable[[t.Any], t.Any]:
+    def app_tween(request: t.Any) -> t.Any:
+        SEEN_BY_APP_TWEEN.append(request.headers.get("X-Pomerium-Claim-Email"))
+        return handler(request)
+
+    return app_tween
+
+
+@pytest.mark.parametrize("when", ["added-before-include", "placed-under-it"])
+def test_the_apps_own_tweens_never_see_claim_headers(pomerium: FakePomerium,
+                                                     when: str) -> None:
+    # A tween added with Pyramid's default placement sits above the exception view, so
+    # above the verifying tween: it saw a forged X-Pomerium-Claim-Email. The stripping
+    # tween goes on top; a tween added after the include goes under it when told so.
+    SEEN_BY_APP_TWEEN.clear()
+    config = Configurator(settings=settings_for(pomerium), root_factory=Root)
+    if when == "added-before-include":
+        config.add_tween(f"{__name__}.app_tween_factory")
+    config.include("pyramid_pomerium")
+    if when == "placed-under-it":
+        config.add_tween(f"{__name__}.app_tween_factory",
+                         under="pyramid_pomerium.views.claim_headers_tween_factory")
+    add_views(config)
+    app = TestApp(config.make_wsgi_app())
+    forged = {"X-Pomerium-Claim-Email": "admin@example.com"}
+    app.get("/whoami", headers=forged, status=401)
+    app.get("/whoami", headers={**forged, **pomerium.headers()}, status=200)
+    assert SEEN_BY_APP_TWEEN == [None, None]
+
+
 def test_claim_headers_do_not_authenticate(app: TestApp) -> None:
     forged = {"X-Pomerium-Claim-Email": "ada@example.com",
               "X-Pomerium-Claim-Groups": "admins", **JSON}
