@@ -9,6 +9,7 @@ operation above a process that does the same set-up and an empty loop:
 * ``raw``: ``cryptography`` verify of the signing input with a DER signature built
   beforehand (the floor, as in bench_verify.py);
 * ``verify``: ``Verifier.verify`` (default settings) on fresh tokens;
+* ``cached``: the same with ``token_cache_size=256`` (fresh tokens: the cache's cost);
 * ``middleware``: a whole ``PomeriumMiddleware`` call around a trivial app.
 
 Instructions are not time (a cache miss costs no instructions), but for the Python work
@@ -18,6 +19,7 @@ Usage::
 
     python benchmarks/bench_instructions.py                  # ES256, 500 tokens each
     python benchmarks/bench_instructions.py --alg RS256 --n 300
+    python benchmarks/bench_instructions.py --groups 200 --speedups   # with pybase64
 """
 
 from __future__ import annotations
@@ -40,16 +42,22 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pomerium_wsgi import PomeriumMiddleware, Verifier
 from pomerium_wsgi.testing import FakePomerium, SigningKey
 
-MODES = ("none", "raw", "verify", "middleware")
+MODES = ("none", "raw", "verify", "cached", "middleware")
 
 
-def child(mode: str, n: int, pem_file: str) -> None:
+def child(mode: str, n: int, pem_file: str, speedups: bool, groups: int) -> None:
     """The measured process: the same set-up for every mode, then N operations."""
+    from pomerium_wsgi import _jose
+
+    if not speedups:  # the default install: the standard library's base64 decoder
+        _jose.fast_decoder = None  # type: ignore[attr-defined,unused-ignore]
     with open(pem_file, "rb") as f:
         fake = FakePomerium(AUDIENCE, key=SigningKey.from_pem(f.read()))
-    tokens = mint(fake, n + 1, 5)
+    tokens = mint(fake, n + 1, groups)
     verifier = Verifier(AUDIENCE, jwks=fake.jwks)
     verifier.verify(tokens[n])  # warm: header memo, first-call paths
+    cached = Verifier(AUDIENCE, jwks=fake.jwks, token_cache_size=256)
+    cached.verify(tokens[n])
     key = next(iter(verifier.keys.keys.values()))  # type: ignore[attr-defined]
     raw: list[tuple[bytes, bytes]] = []
     for token in tokens:
@@ -81,6 +89,9 @@ def child(mode: str, n: int, pem_file: str) -> None:
     elif mode == "verify":
         for i in range(n):
             verifier.verify(tokens[i])
+    elif mode == "cached":
+        for i in range(n):
+            cached.verify(tokens[i])
     elif mode == "middleware":
         for i in range(n):
             middleware(environs[i], start_response)
@@ -89,10 +100,11 @@ def child(mode: str, n: int, pem_file: str) -> None:
             pass
 
 
-def count(mode: str, n: int, pem_file: str, valgrind: str) -> int:
+def count(mode: str, n: int, pem_file: str, valgrind: str, options: list[str]) -> int:
     result = subprocess.run(
         [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-         os.path.abspath(__file__), "--child", mode, "--n", str(n), "--pem", pem_file],
+         os.path.abspath(__file__), "--child", mode, "--n", str(n), "--pem", pem_file,
+         *options],
         capture_output=True, text=True, timeout=3600, check=False,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
@@ -110,11 +122,14 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--modes", nargs="+", choices=MODES[1:], default=list(MODES[1:]),
                         help="operations to count (default: all)")
+    parser.add_argument("--groups", type=int, default=5, help="groups per token (default 5)")
+    parser.add_argument("--speedups", action="store_true",
+                        help="decode base64url with pybase64 (the [speedups] extra)")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--pem", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.n, args.pem)
+        child(args.child, args.n, args.pem, args.speedups, args.groups)
         return 0
     valgrind = shutil.which("valgrind")
     if not valgrind:
@@ -126,11 +141,14 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             f.write(SigningKey(args.alg).private_pem())
         totals = {}
         for mode in ("none", "raw", *(m for m in args.modes if m != "raw")):
-            totals[mode] = count(mode, args.n, pem_file, valgrind)
+            options = ["--groups", str(args.groups)] + (["--speedups"] if args.speedups else [])
+            totals[mode] = count(mode, args.n, pem_file, valgrind, options)
             print(f"  {mode}: {totals[mode]:,} instructions in all", file=sys.stderr, flush=True)
     per_op = {mode: (totals[mode] - totals["none"]) / args.n for mode in MODES[1:]
               if mode in totals}
-    print(f"## Instructions per operation, {args.alg}, {args.n} fresh tokens with 5 groups\n")
+    decoder = "pybase64 ([speedups])" if args.speedups else "standard library (default)"
+    print(f"## Instructions per operation, {args.alg}, {args.n} fresh tokens with "
+          f"{args.groups} groups, base64url: {decoder}\n")
     print("| operation | instructions | ratio to raw | above raw |")
     print("|---|---:|---:|---:|")
     for mode, value in per_op.items():

@@ -8,6 +8,7 @@ says. Pomerium produces canonical tokens, so anything else is refused here.
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import typing as t
 
@@ -22,6 +23,17 @@ _LAST_OK: tuple[frozenset[str], ...] = (
 _PADDING = (b"", b"", b"==", b"=")
 _a2b_base64 = binascii.a2b_base64
 
+#: The compiled decoder when ``pybase64`` is installed (``pip install
+#: 'pomerium-wsgi[speedups]'``), else None and the standard library decodes. Either one
+#: sees only text that passed the canonical checks below; tests run both.
+fast_decoder: t.Callable[[bytes], bytes] | None
+try:  # a SIMD base64 decoder: on a 10 KB token, a tenth of the standard library's work
+    import pybase64
+except ImportError:  # pragma: no cover - exercised where the extra is not installed
+    fast_decoder = None
+else:
+    fast_decoder = functools.partial(pybase64.b64decode, altchars=b"-_", validate=True)
+
 
 def b64url_decode(segment: str, what: str) -> bytes:
     """Decode canonical, unpadded base64url or raise :class:`MalformedToken`."""
@@ -30,7 +42,7 @@ def b64url_decode(segment: str, what: str) -> bytes:
         n == 1
         or (n and segment[-1] not in _LAST_OK[n])
         # After the replacements below "+" and "/" would pass as the standard alphabet,
-        # and "=" as padding: refuse them first. a2b_base64's strict mode refuses
+        # and "=" as padding: refuse them first. The decoders' strict modes refuse
         # everything else. (Two replace() calls and three searches cost a quarter of one
         # bytes.translate() on a 10 KB token.)
         or "+" in segment
@@ -39,8 +51,10 @@ def b64url_decode(segment: str, what: str) -> bytes:
     ):
         raise MalformedToken(f"the token's {what} is not canonical base64url")
     try:
-        data = segment.encode("ascii").replace(b"-", b"+").replace(b"_", b"/")
-        return _a2b_base64(data + _PADDING[n], strict_mode=True)
+        data = segment.encode("ascii") + _PADDING[n]
+        if fast_decoder is not None:
+            return fast_decoder(data)
+        return _a2b_base64(data.replace(b"-", b"+").replace(b"_", b"/"), strict_mode=True)
     except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
         raise MalformedToken(f"the token's {what} is not canonical base64url") from None
 

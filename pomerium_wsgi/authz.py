@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import typing as t
 
+from .casefold import ascii_lower
 from .errors import MissingToken
 from .identity import Identity
 from .middleware import get_error, get_identity
@@ -201,17 +202,6 @@ class _AllGroups(Requirement):
 #: The longest DNS label and name (RFC 1035); longer ones are not Punycode-encoded.
 _MAX_LABEL = 63
 _MAX_NAME = 253
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def ascii_lower(text: str) -> str:
-    """*text* with only the ASCII letters A-Z lower-cased.
-
-    ``str.lower()`` folds far more than that: the KELVIN SIGN (U+212A) becomes ``k``, so
-    ``"\u212aate@example.com".lower() == "kate@example.com"``, two different addresses
-    that an IdP may well issue to two different people.
-    """
-    return text.translate(_ASCII_LOWER)
 
 
 def normalise_domain(domain: str) -> str:

@@ -1,4 +1,11 @@
-"""The verified identity a request carries."""
+"""The verified identity a request carries.
+
+:class:`Identity` is built once per request, on the path every request pays, so its
+constructor stores the whole instance in one step (a frozen dataclass's generated
+``__init__`` makes one ``object.__setattr__`` call per field), and its two datetimes are
+made from the ``iat`` / ``exp`` claims when first read rather than for every request,
+since most requests never read them.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,19 @@ import datetime as dt
 import typing as t
 from types import MappingProxyType
 
+_NO_CLAIMS: t.Mapping[str, t.Any] = MappingProxyType({})
+_object_setattr = object.__setattr__
+_fromtimestamp = dt.datetime.fromtimestamp
+_UTC = dt.UTC
 
-@dataclasses.dataclass(frozen=True, slots=True)
+
+@dataclasses.dataclass(frozen=True, init=False)
 class Identity:
     """Who the request is from, as asserted by a verified Pomerium token.
 
-    Built only by :class:`~pomerium_wsgi.Verifier` after every check passed. Its
-    ``repr`` never shows the raw token, so logging an identity cannot leak a credential.
+    Built by :class:`~pomerium_wsgi.Verifier` after every check passed (tests may build
+    their own). Its ``repr`` never shows the raw token, so logging an identity cannot
+    leak a credential.
     """
 
     #: ``sub``: the IdP's stable user id (Pomerium sets ``sub == user``).
@@ -39,11 +52,43 @@ class Identity:
     #: ``jti``: unique per token.
     token_id: str
     #: The whole verified payload, read-only (extra ``jwt_claims_headers`` claims too).
-    claims: t.Mapping[str, t.Any] = dataclasses.field(
-        default_factory=lambda: MappingProxyType({}), repr=False, compare=False, hash=False
-    )
+    claims: t.Mapping[str, t.Any] = dataclasses.field(repr=False, compare=False, hash=False)
     #: The raw JWT. Kept out of ``repr`` and comparisons: it is a bearer credential.
-    token: str = dataclasses.field(default="", repr=False, compare=False, hash=False)
+    token: str = dataclasses.field(repr=False, compare=False, hash=False)
+
+    def __init__(
+        self,
+        subject: str,
+        email: str,
+        groups: tuple[str, ...],
+        user: str,
+        name: str,
+        session_id: str,
+        issuer: str,
+        audience: tuple[str, ...],
+        issued_at: dt.datetime | None = None,
+        expires_at: dt.datetime | None = None,
+        token_id: str = "",
+        claims: t.Mapping[str, t.Any] = _NO_CLAIMS,
+        token: str = "",
+    ) -> None:
+        """Every field, in order; ``issued_at`` / ``expires_at`` left out (None) are
+        read from ``claims["iat"]`` / ``claims["exp"]`` (Unix times) when first used."""
+        fields: dict[str, t.Any] = {
+            "subject": subject, "email": email, "groups": groups, "user": user,
+            "name": name, "session_id": session_id, "issuer": issuer,
+            "audience": audience, "token_id": token_id, "claims": claims, "token": token,
+        }
+        if issued_at is not None:
+            fields["issued_at"] = issued_at
+        elif "iat" not in claims:
+            raise TypeError("Identity needs issued_at, or an 'iat' claim to derive it from")
+        if expires_at is not None:
+            fields["expires_at"] = expires_at
+        elif "exp" not in claims:
+            raise TypeError("Identity needs expires_at, or an 'exp' claim to derive it from")
+        # The instance's attributes in one store, past the frozen __setattr__.
+        _object_setattr(self, "__dict__", fields)
 
     def in_group(self, *names: str) -> bool:
         """True if the identity is in *any* of the groups named."""
@@ -59,51 +104,34 @@ class Identity:
         return self.email or self.subject
 
 
-# The slots' own descriptors: storing through them skips the frozen __setattr__.
-_SET = {field.name: getattr(Identity, field.name).__set__ for field in dataclasses.fields(Identity)}
-_set_subject, _set_email, _set_groups = _SET["subject"], _SET["email"], _SET["groups"]
-_set_user, _set_name, _set_session_id = _SET["user"], _SET["name"], _SET["session_id"]
-_set_issuer, _set_audience, _set_issued_at = _SET["issuer"], _SET["audience"], _SET["issued_at"]
-_set_expires_at, _set_token_id = _SET["expires_at"], _SET["token_id"]
-_set_claims, _set_token = _SET["claims"], _SET["token"]
-_new = object.__new__
+class _TimeFromClaim:
+    """``issued_at`` / ``expires_at`` of an Identity built without them: the datetime is
+    made from the Unix time in ``claims[claim]`` on first read and kept on the instance.
 
-
-def build_identity(
-    subject: str,
-    email: str,
-    groups: tuple[str, ...],
-    user: str,
-    name: str,
-    session_id: str,
-    issuer: str,
-    audience: tuple[str, ...],
-    issued_at: dt.datetime,
-    expires_at: dt.datetime,
-    token_id: str,
-    claims: t.Mapping[str, t.Any],
-    token: str,
-) -> Identity:
-    """``Identity(...)`` with the same result, for the Verifier's per-request path.
-
-    A frozen dataclass's ``__init__`` stores each of the 13 fields through
-    ``object.__setattr__``, one wrapper call each; storing through the slots' descriptors
-    costs about 10,000 fewer instructions per token (callgrind), a tenth of everything
-    the Verifier does around OpenSSL. The object is an ordinary, frozen ``Identity``.
-    Every field must be given (tests check this against ``dataclasses.fields``).
+    A non-data descriptor, so a value given to the constructor (in the instance's
+    ``__dict__``) always wins over it.
     """
-    identity = _new(Identity)
-    _set_subject(identity, subject)
-    _set_email(identity, email)
-    _set_groups(identity, groups)
-    _set_user(identity, user)
-    _set_name(identity, name)
-    _set_session_id(identity, session_id)
-    _set_issuer(identity, issuer)
-    _set_audience(identity, audience)
-    _set_issued_at(identity, issued_at)
-    _set_expires_at(identity, expires_at)
-    _set_token_id(identity, token_id)
-    _set_claims(identity, claims)
-    _set_token(identity, token)
-    return identity
+
+    def __init__(self, field: str, claim: str) -> None:
+        self.field = field
+        self.claim = claim
+
+    @t.overload
+    def __get__(self, identity: None, owner: type | None = None) -> _TimeFromClaim: ...
+    @t.overload
+    def __get__(self, identity: Identity, owner: type | None = None) -> dt.datetime: ...
+
+    def __get__(
+        self, identity: Identity | None, owner: type | None = None
+    ) -> dt.datetime | _TimeFromClaim:
+        if identity is None:
+            return self
+        value = _fromtimestamp(identity.claims[self.claim], _UTC)
+        identity.__dict__[self.field] = value  # the same value whichever thread stores it
+        return value
+
+
+# Set after the dataclass is made, so that dataclasses.fields() still shows two plain
+# fields without defaults.
+setattr(Identity, "issued_at", _TimeFromClaim("issued_at", "iat"))  # noqa: B010
+setattr(Identity, "expires_at", _TimeFromClaim("expires_at", "exp"))  # noqa: B010

@@ -7,8 +7,10 @@ so every request pays one cold verification:
   ``(alg, kid)`` is memoised by segment text (bounded);
 * keys are decoded once per JWKS document and looked up by kid without a lock;
 * claim expectations (audiences, issuers) are precomputed sets;
-* an exact repeat of a token already verified is answered from a bounded LRU cache
-  whose entries die at the token's ``exp`` and whenever the key set changes.
+* the identity's datetimes are made only if read (see :mod:`pomerium_wsgi.identity`);
+* optionally (``token_cache_size``, off by default since Pomerium never repeats a
+  token), an exact repeat of a token already verified is answered from a bounded LRU
+  cache whose entries die at the token's ``exp`` and whenever the key set changes.
 
 Every failure is a :class:`~pomerium_wsgi.errors.VerificationError` subclass; nothing
 else escapes, whatever the input.
@@ -16,30 +18,25 @@ else escapes, whatever the input.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import typing as t
 import urllib.parse
 from collections import OrderedDict
-from types import MappingProxyType
 
 from cachelib import BaseCache
 
 from . import settings
 from ._jose import b64url_decode, loads_object
+from .casefold import ascii_lower
+from .claims import check_claims
 from .errors import (
     ConfigurationError,
-    InvalidAudience,
-    InvalidClaims,
-    InvalidIssuer,
     InvalidSignature,
     MalformedToken,
     MissingToken,
-    TokenExpired,
-    TokenNotYetValid,
     VerificationError,
 )
-from .identity import Identity, build_identity
+from .identity import Identity
 from .keys import (
     MAX_KID_LENGTH,
     SUPPORTED_ALGORITHMS,
@@ -50,12 +47,7 @@ from .keys import (
 
 #: Tokens longer than this (characters) are refused before any decoding.
 DEFAULT_MAX_TOKEN_SIZE = 64 * 1024
-#: Latest timestamp accepted in a time claim (end of year 9999, datetime's limit).
-_MAX_TIMESTAMP = 253402300799
 _HEADER_CACHE_SIZE = 64
-_UTC = dt.UTC
-_fromtimestamp = dt.datetime.fromtimestamp
-_NUMBER_TYPES = frozenset({int, float})
 # Header members that change how a JWS must be processed; we implement none of them.
 _REFUSED_HEADER_MEMBERS = ("crit", "b64", "zip", "enc")
 # Verifier options that no environment variable sets; from_env passes them through.
@@ -79,10 +71,10 @@ def normalise_audience(value: str) -> str:
             or (parts.scheme == "http" and parts.port == 80)
         ):
             host = f"{host}:{parts.port}"
-        return host.lower()
+        return ascii_lower(host)
     if any(c in text for c in "/?#@ \t"):
         raise ConfigurationError(f"audience {value!r} is not a host name or URL")
-    return text.lower()
+    return ascii_lower(text)
 
 
 def _as_tuple(value: str | t.Iterable[str], name: str) -> tuple[str, ...]:
@@ -118,7 +110,10 @@ class Verifier:
     :param retry_interval: after a failed JWKS fetch, wait this long before retrying.
     :param max_stale: keep serving expired keys this long while the JWKS endpoint fails.
     :param max_token_size: longest token accepted, in characters.
-    :param token_cache_size: how many verified tokens to remember (0 disables).
+    :param token_cache_size: how many verified tokens to remember, answering an exact
+        repeat without checking it again. Off (0) by default: Pomerium mints a new token
+        for every request, so behind Pomerium the cache never answers and would only
+        cost time. Turn it on (e.g. 256) where clients send the same token repeatedly.
     :param clock: returns the current Unix time; for tests.
     """
 
@@ -137,7 +132,7 @@ class Verifier:
         retry_interval: float = 5.0,
         max_stale: float = 3600.0,
         max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
-        token_cache_size: int = 256,
+        token_cache_size: int = 0,
         clock: t.Callable[[], float] = time.time,
     ) -> None:
         if audience is None:
@@ -260,23 +255,24 @@ class Verifier:
             raise MalformedToken("the identity token is not ASCII")
 
         now = self.clock()
-        # The cache is found by the signature segment (a fresh str hashes all its
-        # characters: a 10 KB token would cost more to hash than its whole entry is worth)
-        # but an entry answers only the very same token: a forged payload under a
-        # remembered signature compares unequal and is verified, and fails, like any other.
         last = token.rfind(".")
         signature_segment = token[last + 1 :]
-        remembered = self._verified.get(signature_segment)
-        if remembered is not None:
-            remembered_token, identity, valid_until, generation = remembered
-            if remembered_token == token:
-                if now <= valid_until and generation == self.keys.generation:
-                    try:  # noqa: SIM105 - least recently used goes first
-                        self._verified.move_to_end(signature_segment)
-                    except KeyError:  # evicted by another thread meanwhile
-                        pass
-                    return identity
-                self._verified.pop(signature_segment, None)
+        if self.token_cache_size:
+            # The cache is found by the signature segment (a fresh str hashes all its
+            # characters: a 10 KB token would cost more to hash than its entry is worth)
+            # but an entry answers only the very same token: a forged payload under a
+            # remembered signature compares unequal and is verified, and fails, as usual.
+            remembered = self._verified.get(signature_segment)
+            if remembered is not None:
+                remembered_token, identity, valid_until, generation = remembered
+                if remembered_token == token:
+                    if now <= valid_until and generation == self.keys.generation:
+                        try:  # noqa: SIM105 - least recently used goes first
+                            self._verified.move_to_end(signature_segment)
+                        except KeyError:  # evicted by another thread meanwhile
+                            pass
+                        return identity
+                    self._verified.pop(signature_segment, None)
 
         try:
             return self._verify(token, last, signature_segment, now)
@@ -333,7 +329,8 @@ class Verifier:
             raise InvalidSignature()
         # The payload is parsed only once its signature is known to be good.
         claims = loads_object(payload, "payload")
-        identity, valid_until = self._check_claims(claims, token, now)
+        identity, valid_until = check_claims(
+            claims, token, now, self.audiences, self.issuers, self.leeway)
         if self.token_cache_size:
             verified = self._verified
             while len(verified) >= self.token_cache_size:  # (threads may race past it)
@@ -372,83 +369,3 @@ class Verifier:
             self._headers.clear()
         self._headers[segment] = result
         return result
-
-    def _check_claims(
-        self, claims: dict[str, t.Any], token: str, now: float
-    ) -> tuple[Identity, float]:
-        get = claims.get
-        exp: t.Any = get("exp")
-        iat: t.Any = get("iat")
-        # type() rather than isinstance(): bool is an int subclass and must not pass.
-        # The range checks also refuse NaN and infinities (every comparison is False).
-        if type(exp) not in _NUMBER_TYPES or type(iat) not in _NUMBER_TYPES:
-            raise InvalidClaims("the token's 'exp' and 'iat' must be numbers")
-        if not (0 <= iat <= _MAX_TIMESTAMP and 0 <= exp <= _MAX_TIMESTAMP):
-            raise InvalidClaims("the token's 'exp' or 'iat' is out of range")
-        nbf: t.Any = get("nbf")
-        if nbf is not None and (type(nbf) not in _NUMBER_TYPES or not 0 <= nbf <= _MAX_TIMESTAMP):
-            raise InvalidClaims("the token's 'nbf' is not a valid time")
-        if "nbf" in claims and nbf is None:
-            raise InvalidClaims("the token's 'nbf' is not a valid time")
-
-        iss = get("iss")
-        if type(iss) is not str or iss not in self.issuers:
-            raise InvalidIssuer()
-        aud = get("aud")
-        audiences = self.audiences
-        if type(aud) is str:
-            audience: tuple[str, ...] = (aud,)
-            if aud.lower() not in audiences:
-                raise InvalidAudience()
-        elif type(aud) is list and aud and _all_strings(aud):
-            audience = tuple(aud)
-            if not any(a.lower() in audiences for a in audience):
-                raise InvalidAudience()
-        else:
-            raise InvalidAudience("the token's 'aud' is missing or not a string")
-
-        leeway = self.leeway
-        if now > exp + leeway:
-            raise TokenExpired()
-        if iat > now + leeway or (nbf is not None and nbf > now + leeway):
-            raise TokenNotYetValid()
-
-        sub = get("sub")
-        if type(sub) is not str or not sub:
-            raise InvalidClaims("the token's 'sub' is missing")
-        groups = get("groups")
-        if groups is None:
-            group_tuple: tuple[str, ...] = ()
-        elif type(groups) is list and _all_strings(groups):
-            group_tuple = tuple(groups)
-        else:
-            raise InvalidClaims("the token's 'groups' is not a list of strings")
-        email = get("email", "")
-        user = get("user", sub)
-        name = get("name", "")
-        sid = get("sid", "")
-        jti = get("jti", "")
-        if email is None:
-            email = ""
-        if name is None:
-            name = ""
-        if not (type(email) is str and type(user) is str and type(name) is str
-                and type(sid) is str and type(jti) is str):
-            raise InvalidClaims("the token's 'email', 'user', 'name', 'sid' and 'jti' must be "
-                                "strings")
-
-        identity = build_identity(
-            sub, email, group_tuple, user, name, sid, iss, audience,
-            _fromtimestamp(iat, _UTC), _fromtimestamp(exp, _UTC), jti,
-            MappingProxyType(claims), token,
-        )
-        return identity, exp + leeway
-
-
-def _all_strings(items: list[t.Any]) -> bool:
-    """True if every item is a str (str.join checks that at C speed)."""
-    try:
-        "".join(items)
-    except TypeError:
-        return False
-    return True

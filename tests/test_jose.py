@@ -23,14 +23,14 @@ def b64url(data: bytes) -> str:
 
 
 @pytest.mark.parametrize("size", range(0, 70), ids=lambda n: f"{n}-bytes")
-def test_b64url_round_trips_every_length(size: int) -> None:
+def test_b64url_round_trips_every_length(size: int, base64_decoder: str) -> None:
     data = os.urandom(size)
     assert b64url_decode(b64url(data), "payload") == data
 
 
 @pytest.mark.parametrize("data", [b"\xfb\xff\xbf", b"\xff\xef", b"?>", b"\x00\x01"],
                          ids=["both-url-chars", "underscore", "dash", "zeros"])
-def test_b64url_uses_the_url_alphabet(data: bytes) -> None:
+def test_b64url_uses_the_url_alphabet(data: bytes, base64_decoder: str) -> None:
     encoded = b64url(data)
     assert b64url_decode(encoded, "payload") == data
 
@@ -53,12 +53,46 @@ def test_b64url_uses_the_url_alphabet(data: bytes) -> None:
         pytest.param("AA!A", id="bang"),
         pytest.param("AAé", id="non-ascii"),
         pytest.param("AA\x00A", id="nul"),
+        pytest.param("AAA\x00", id="nul-last"),
+        pytest.param("AAAA\t", id="tab-after"),
+        pytest.param("\rAAA", id="carriage-return-first"),
+        pytest.param("AA-+", id="mixed-alphabets"),
+        pytest.param("AAA=AAAA", id="padding-then-more"),
+        pytest.param("AA\x7f", id="delete"),
     ],
 )
-def test_b64url_refuses_non_canonical_text(segment: str) -> None:
+def test_b64url_refuses_non_canonical_text(segment: str, base64_decoder: str) -> None:
     with pytest.raises(MalformedToken, match="payload is not canonical base64url") as info:
         b64url_decode(segment, "payload")
     assert_nothing_chained(info.value)
+
+
+def test_the_speedups_decoder_agrees_with_the_default_on_random_text() -> None:
+    """Short strings over the URL alphabet and its neighbours: both decoders accept the
+    same ones and give the same bytes (each refusal is a MalformedToken)."""
+    import functools
+    import random
+
+    import pybase64
+
+    from pomerium_wsgi import _jose
+
+    fast = functools.partial(pybase64.b64decode, altchars=b"-_", validate=True)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= .\n"
+    rng = random.Random(19)
+    accepted = 0
+    for _ in range(20_000):
+        segment = "".join(rng.choices(alphabet, k=rng.randrange(0, 9)))
+        outcomes = []
+        for decoder in (None, fast):
+            _jose.fast_decoder = decoder
+            try:
+                outcomes.append(b64url_decode(segment, "payload"))
+            except MalformedToken:
+                outcomes.append(None)
+        assert outcomes[0] == outcomes[1], segment
+        accepted += outcomes[0] is not None
+    assert accepted > 1000  # the sample reaches both outcomes
 
 
 @pytest.mark.parametrize(

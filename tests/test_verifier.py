@@ -261,6 +261,71 @@ def test_every_reason(case: str, fake: FakePomerium) -> None:
     assert type(info.value) is expected
 
 
+# -- which reason when several checks fail ------------------------------------------------
+
+def _mint(source: str, fake: FakePomerium, *, sign_with: FakePomerium | None = None,
+          header: dict[str, t.Any] | None = None, **claims: t.Any) -> str:
+    """A token from FakePomerium or from PyJWT (same claims), signed by *sign_with*'s key
+    (default: the fake's own) under the fake's kid unless *header* says otherwise."""
+    signer = (sign_with or fake).signing_key
+    fields = {"kid": fake.signing_key.kid, "typ": "JWT", **(header or {})}
+    if source == "fake":
+        return fake.token(header=fields, key=signer, **claims)
+    payload = {k: v for k, v in fake.claims(**claims).items() if v is not None or k == "groups"}
+    if fields.get("alg") == "HS256":  # PyJWT signs HMAC only with a shared secret
+        return pyjwt.encode(payload, b"s" * 32, algorithm="HS256", headers=fields)
+    return pyjwt.encode(payload, signer.private_pem(), algorithm=fake.algorithm,
+                        headers=fields)
+
+
+_PAST = {"iat": int(T0) - 400, "exp": int(T0) - 100}
+_FUTURE = {"iat": int(T0) + 120, "exp": int(T0) + 420}
+_OTHER_ROUTE = {"aud": "other.example.com", "iss": "other.example.com"}
+PRECEDENCE_CASES = {
+    # A token for another route of the same Pomerium: the audience names the cause.
+    "other-route-aud+iss": ({**_OTHER_ROUTE}, InvalidAudience),
+    "other-route-aud+uri-iss": ({"aud": "other.example.com",
+                                 "iss": "https://other.example.com/"}, InvalidAudience),
+    "aud+expired": ({"aud": "other.example.com", **_PAST}, InvalidAudience),
+    "other-route+expired": ({**_OTHER_ROUTE, **_PAST}, InvalidAudience),
+    "iss+expired": ({"iss": "evil.example.com", **_PAST}, InvalidIssuer),
+    "iss+not-yet-valid": ({"iss": "evil.example.com", **_FUTURE}, InvalidIssuer),
+    "expired+groups-type": ({"groups": "admins", **_PAST}, InvalidClaims),
+    "aud+groups-type": ({"aud": "other.example.com", "groups": "admins"}, InvalidClaims),
+    "iss+email-type": ({"iss": "evil.example.com", "email": 0}, InvalidClaims),
+    "other-route+exp-string": ({**_OTHER_ROUTE, "exp": "soon"}, InvalidClaims),
+    "aud+sub-type": ({"aud": "other.example.com", "sub": 7, "user": "u"}, InvalidClaims),
+    "expired+no-sub": ({"sub": None, "user": "u", **_PAST}, TokenExpired),
+    "not-yet-valid+no-sub": ({"sub": None, "user": "u", **_FUTURE}, TokenNotYetValid),
+    "aud+no-sub": ({"aud": "other.example.com", "sub": None, "user": "u"}, InvalidAudience),
+    "iss+no-sub": ({"iss": "evil.example.com", "sub": None, "user": "u"}, InvalidIssuer),
+    "bad-signature+aud": ({"sign_with": "other", "aud": "other.example.com"},
+                          InvalidSignature),
+    "bad-signature+groups-type": ({"sign_with": "other", "groups": "admins"},
+                                  InvalidSignature),
+    "bad-signature+expired": ({"sign_with": "other", **_PAST}, InvalidSignature),
+    "unknown-key+other-route": ({"header": {"kid": "0" * 64}, **_OTHER_ROUTE}, UnknownKey),
+    "alg-not-allowed+aud": ({"header": {"alg": "HS256"}, "aud": "other.example.com"},
+                            InvalidSignature),
+}
+
+
+@pytest.mark.parametrize("source", ["fake", "pyjwt"])
+@pytest.mark.parametrize("case", list(PRECEDENCE_CASES), ids=list(PRECEDENCE_CASES))
+def test_reason_precedence_when_several_checks_fail(
+    case: str, source: str, fake: FakePomerium, clock: Clock
+) -> None:
+    """Structure and signature, then claim types, audience, issuer, times, other claims."""
+    options, expected = PRECEDENCE_CASES[case]
+    options = dict(options)
+    if options.pop("sign_with", None):
+        options["sign_with"] = FakePomerium(algorithm=fake.algorithm, clock=clock)
+    token = _mint(source, fake, **options)
+    with pytest.raises(VerificationError) as info:
+        fake.verifier().verify(token)
+    assert type(info.value) is expected, f"{case}: {info.value.reason}"
+
+
 def test_reason_table_is_complete() -> None:
     assert set(REASONS) == {"missing", "malformed", "signature", "unknown_key", "expired",
                             "not_yet_valid", "audience", "issuer", "claims",
@@ -329,7 +394,7 @@ def test_leeway_edges(claims: dict[str, float], leeway: int, expected: type | No
 
 def test_repeated_token_is_served_from_cache_until_exp(clock: Clock) -> None:
     fake = FakePomerium(clock=clock)
-    verifier = fake.verifier(leeway=0)
+    verifier = fake.verifier(leeway=0, token_cache_size=256)
     token = fake.token()
     first = verifier.verify(token)
     assert verifier.verify(token) is first
@@ -342,7 +407,7 @@ def test_repeated_token_is_served_from_cache_until_exp(clock: Clock) -> None:
 
 def test_cache_answers_an_equal_token_in_a_new_string(clock: Clock) -> None:
     fake = FakePomerium(clock=clock)
-    verifier = fake.verifier()
+    verifier = fake.verifier(token_cache_size=256)
     token = fake.token()
     first = verifier.verify(token)
     copy = "".join(list(token))  # equal, but another object with no cached hash
@@ -355,7 +420,7 @@ def test_cache_never_answers_another_token_under_a_remembered_signature(
     clock: Clock, part: str
 ) -> None:
     fake = FakePomerium(clock=clock)
-    verifier = fake.verifier()
+    verifier = fake.verifier(token_cache_size=256)
     token = fake.token(email="ada@example.com", groups=["staff"])
     first = verifier.verify(token)
     header, payload, signature = token.split(".")
@@ -379,7 +444,7 @@ def test_token_checked_while_the_keys_change_is_not_cached_past_the_change(
     clock: Clock,
 ) -> None:
     fake = FakePomerium(clock=clock)
-    verifier = fake.verifier()
+    verifier = fake.verifier(token_cache_size=256)
     real = verifier.keys
 
     class ChangingKeys:
@@ -419,6 +484,16 @@ def test_cache_is_bounded_and_can_be_disabled(clock: Clock) -> None:
     uncached = fake.verifier(token_cache_size=0)
     token = fake.token()
     assert uncached.verify(token) is not uncached.verify(token)
+
+
+def test_cache_is_off_by_default(clock: Clock) -> None:
+    """Pomerium never sends a token twice: by default nothing is remembered."""
+    fake = FakePomerium(clock=clock)
+    verifier = fake.verifier()
+    token = fake.token()
+    assert verifier.token_cache_size == 0
+    assert verifier.verify(token) is not verifier.verify(token)
+    assert len(verifier._verified) == 0
 
 
 # -- configuration errors ----------------------------------------------------------------
@@ -552,3 +627,29 @@ def test_non_ascii_bytes_token_leaves_no_trace_of_itself(clock: Clock) -> None:
     with pytest.raises(MalformedToken) as info:
         FakePomerium(clock=clock).verifier().verify(token)
     assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    ("configured", "aud", "accepted"),
+    [
+        ("kate.example.com", "KATE.Example.COM", True),
+        ("kate.example.com", ["other.example.com", "Kate.example.com"], True),
+        ("kate.example.com", "\u212aate.example.com", False),
+        ("kate.example.com", ["\u212aate.example.com"], False),
+        ("\u212aate.example.com", "kate.example.com", False),
+    ],
+    ids=["ascii-case", "ascii-case-in-list", "kelvin-sign", "kelvin-sign-in-list",
+         "kelvin-sign-configured"],
+)
+def test_audience_folds_ascii_case_only(
+    clock: Clock, configured: str, aud: str | list[str], accepted: bool
+) -> None:
+    # str.lower() turns the KELVIN SIGN (U+212A) into 'k': another host, never ours.
+    fake = FakePomerium(configured, clock=clock)
+    token = fake.token(aud=aud, iss=configured)
+    if accepted:
+        assert fake.verifier().verify(token).audience == ((aud,) if isinstance(aud, str)
+                                                          else tuple(aud))
+    else:
+        with pytest.raises(InvalidAudience):
+            fake.verifier().verify(token)

@@ -15,9 +15,11 @@ import dataclasses
 import typing as t
 
 from .._jose import b64url_decode, loads_object
+from ..casefold import ascii_lower
+from ..claims import MAX_TIMESTAMP as _MAX_TIMESTAMP
 from ..errors import KeysUnavailable, MalformedToken, UnknownKey, VerificationError
 from ..keys import MAX_KID_LENGTH, VerificationKey
-from ..verifier import _MAX_TIMESTAMP, _REFUSED_HEADER_MEMBERS, Verifier
+from ..verifier import _REFUSED_HEADER_MEMBERS, Verifier
 from .common import iso, relative
 
 #: Every check ``verify`` reports, in the Verifier's order of precedence
@@ -272,7 +274,7 @@ def _claim_checks(checks: list[Check], claims: dict[str, t.Any] | None, verifier
     aud = get("aud")
     expected_aud = sorted(verifier.audiences)
     if type(aud) is str:
-        ok = aud.lower() in verifier.audiences
+        ok = ascii_lower(aud) in verifier.audiences
     elif type(aud) is list and aud and all(type(a) is str for a in aud):
         ok = any(a.lower() in verifier.audiences for a in aud)
     else:

@@ -604,9 +604,10 @@ _claims_case("groups-list-of-ints", InvalidClaims, groups=[1, 2])
 _claims_case("email-int", InvalidClaims, email=42)
 
 
-@case("claims", "another-route-same-pomerium", InvalidIssuer)
+@case("claims", "another-route-same-pomerium", InvalidAudience)
 def _other_route(w: World) -> tuple[Verifier, Token]:
     # Pomerium signs every route with the same key; only iss / aud tell them apart.
+    # Both are wrong here; the refusal names the audience, the check that says why.
     other = FakePomerium("other.example.com", key=w.fake.signing_key, clock=lambda: NOW)
     return w.verifier(), other.token()
 

@@ -44,7 +44,7 @@ from ._support import (
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_token_is_refused(case: Case, world: World) -> None:
+def test_hostile_token_is_refused(case: Case, world: World, base64_decoder: str) -> None:
     verifier, token = case.build(world)
     result, error, seconds = timed(lambda: verifier.verify(token))
     assert type(error) is case.expected, (

@@ -279,7 +279,7 @@ def _jwk_keys(group: dict[str, t.Any]) -> t.Any:
 )
 def test_token_vectors(vectors: pathlib.Path, caplog: pytest.LogCaptureFixture, name: str,
                        key_set: t.Callable[[dict[str, t.Any]], t.Any],
-                       deviations: dict[int, tuple[Outcome, str]]) -> None:
+                       deviations: dict[int, tuple[Outcome, str]], base64_decoder: str) -> None:
     caplog.set_level(logging.ERROR, logger="pomerium_wsgi")  # skipped keys are expected
     data = _load(vectors, name)
     run, mismatches = _run_tokens(data["testGroups"], key_set)
