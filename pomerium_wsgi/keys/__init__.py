@@ -29,7 +29,8 @@ from .keyset import (
     parse_pem,
     pomerium_kid,
 )
-from .refresh import Fetcher, RemoteJWKS, no_fetch
+from .nofetch import no_fetch
+from .refresh import Fetcher, RemoteJWKS
 from .stores import SUPPORTED_BACKENDS, SharedStore, store_for
 
 __all__ = [

@@ -14,13 +14,12 @@ whole state machine runs in unit tests with a fake fetcher and a fake clock:
 * one fetch at a time per process (the others wait for it) and, through the store, about
   one per fleet: workers adopt each other's answers.
 
-:func:`no_fetch` lets an event loop call :meth:`RemoteJWKS.get` inline: inside it, a
+:class:`~.nofetch.no_fetch` lets an event loop call :meth:`RemoteJWKS.get` inline: inside it, a
 lookup that would fetch or wait for a fetch raises ``FetchRequired`` instead.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import hashlib
 import json
@@ -37,41 +36,10 @@ from ..signals import keys_refresh_failed, keys_refreshed, send_safely
 from . import fleet
 from .fetch import HTTPFetcher, Response, check_jwks_url
 from .keyset import JWKSError, VerificationKey, parse_jwks
+from .nofetch import fetch_allowed, fetching_forbidden
 from .stores import SharedStore, store_for
 
 log = logging.getLogger("pomerium_wsgi.keys")
-
-_no_fetch: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "pomerium_wsgi_no_fetch", default=False
-)
-
-
-class no_fetch:  # lower case: used like a function, ``with no_fetch(): ...``
-    """Within this block, key lookups never touch the network or wait for a fetch.
-
-    A lookup that would have to raises :class:`~pomerium_wsgi.errors.FetchRequired`
-    (a ``KeysUnavailable``); everything else behaves as outside. Built for event loops:
-    verify inline under ``no_fetch()``, and on ``FetchRequired`` verify again in a
-    worker thread. A context variable, so each task has its own setting; leave the
-    block before handing the retry over (``asyncio.to_thread`` copies the context).
-    A class rather than ``@contextmanager``, because an ASGI server enters it on every
-    request and a generator-based one costs several times as much.
-    """
-
-    __slots__ = ("_token",)
-
-    def __enter__(self) -> None:
-        self._token = _no_fetch.set(True)
-
-    def __exit__(self, *exc_info: object) -> None:
-        _no_fetch.reset(self._token)
-
-
-def _fetch_allowed() -> None:
-    """Raise FetchRequired inside :func:`no_fetch` (called on the slow path only)."""
-    if _no_fetch.get():
-        raise FetchRequired()
-
 
 class Fetcher(t.Protocol):
     """Fetches one JWKS document; :class:`~.fetch.HTTPFetcher` is the real one."""
@@ -190,7 +158,7 @@ class RemoteJWKS:
     def _get_slow(self, kid: str) -> VerificationKey:
         # One fetch at a time; the others wait here and reuse its result. Inside
         # no_fetch() a held lock means a fetch (or a wait for one) is under way.
-        if not self._lock.acquire(blocking=not _no_fetch.get()):
+        if not self._lock.acquire(blocking=not fetching_forbidden()):
             raise FetchRequired()
         try:
             now = self.clock()
@@ -225,7 +193,7 @@ class RemoteJWKS:
 
     def refresh(self) -> None:
         """Fetch the JWKS now (ignoring the cache's freshness); for warm-up and tools."""
-        _fetch_allowed()
+        fetch_allowed()
         with self._lock:
             self._retry_at = float("-inf")
             self._fetch(self.clock())
@@ -245,7 +213,7 @@ class RemoteJWKS:
         if want_kid is None and now < self._retry_at:
             return  # a fetch failed (or another worker is refreshing): not yet
         if not self.store.local:
-            _fetch_allowed()  # reading Redis or a file is I/O too: not on an event loop
+            fetch_allowed()  # reading Redis or a file is I/O too: not on an event loop
         entry = self._read_cache(now)
         if entry is not None and now < entry.expires_at and (
             state is None
@@ -259,7 +227,7 @@ class RemoteJWKS:
         if want_kid is not None:
             if now - self._last_kid_fetch < self.cooldown:
                 return
-            _fetch_allowed()  # (before the marker: a retry off the loop takes it)
+            fetch_allowed()  # (before the marker: a retry off the loop takes it)
             # The cooldown is shared through the cache: a flood of forged kids spread over
             # a fleet still costs one fetch per cooldown, not one per worker.
             if not fleet.claim(self.store, self.cache_key + ":kid", now, self.cooldown):
@@ -270,7 +238,7 @@ class RemoteJWKS:
             self._last_kid_fetch = now
             self._fetch(now)
             return
-        _fetch_allowed()
+        fetch_allowed()
         # One worker of the fleet refreshes; the others keep their keys (still within the
         # stale limit) or, on a cold start, wait briefly for its answer in the cache.
         claimed = fleet.claim(self.store, self.cache_key + ":refresh", now, self.timeout + 1)
