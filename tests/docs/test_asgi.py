@@ -113,6 +113,7 @@ def test_starlette(keys: FakePomerium) -> None:
     response = client.get("/whoami", headers=keys.headers("ada@example.com", ["staff"]))
     assert response.json() == {"email": "ada@example.com", "groups": ["staff"]}
     assert client.get("/whoami").status_code == 401
+    assert client.get("/healthz").text == "ok"  # exempt: no token
 
 
 def test_bare_asgi(keys: FakePomerium) -> None:
@@ -208,3 +209,10 @@ def test_overridden_identity_still_meets_the_requirements(pomerium: FakePomerium
     client = TestClient(app)
     assert client.get("/me").json() == "bob@example.com"
     assert client.get("/admin").status_code == 403
+
+
+@pytest.mark.parametrize("snippet", ["asgi_starlette", "asgi_bare"])
+def test_starlette_and_bare_apps_run_under_dev(tmp_path: pathlib.Path, snippet: str) -> None:
+    """Both read the JWKS URL from the environment, so dev serves them unchanged."""
+    answers = run_under_dev(snippet, tmp_path, ["/whoami"], "--email", "ada@example.com")
+    assert answers[0][0] == 200 and "ada@example.com" in answers[0][1]
