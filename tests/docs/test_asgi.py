@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
 import shlex
 import subprocess
 import sys
@@ -216,3 +217,20 @@ def test_starlette_and_bare_apps_run_under_dev(tmp_path: pathlib.Path, snippet: 
     """Both read the JWKS URL from the environment, so dev serves them unchanged."""
     answers = run_under_dev(snippet, tmp_path, ["/whoami"], "--email", "ada@example.com")
     assert answers[0][0] == 200 and "ada@example.com" in answers[0][1]
+
+
+def test_readme_section_runs_under_dev_as_it_says(tmp_path: pathlib.Path) -> None:
+    """The README's FastAPI block opens the quick start; the dev command the README gives
+    serves the quick start (a user in no group: / greets, /admin answers 403)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("\n## FastAPI and ASGI\n"):]
+    section = section[:section.index("\n## ", 1)]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert (SNIPPETS / "fastapi_quickstart.py").read_text(encoding="utf-8").startswith(block)
+    command = re.search(r"`pomerium-wsgi dev ([^`]*)`", " ".join(section.split()))
+    assert command is not None
+    spec, *options = shlex.split(command.group(1))
+    assert spec == "app:app"
+    answers = run_under_dev("fastapi_quickstart", tmp_path, ["/", "/admin"], *options)
+    assert [status for status, _ in answers] == [200, 403]
+    assert "`pip install 'uvicorn[standard]'`" in " ".join(section.split())
