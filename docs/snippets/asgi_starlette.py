@@ -1,7 +1,7 @@
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from pomerium_wsgi import Verifier, get_identity
@@ -15,10 +15,15 @@ async def whoami(request: Request) -> JSONResponse:
     return JSONResponse({"email": identity.email, "groups": list(identity.groups)})
 
 
+async def healthz(request: Request) -> PlainTextResponse:
+    # Exempt below: the load balancer's checks reach the app without Pomerium.
+    return PlainTextResponse("ok")
+
+
 # The audience in code; the keys' URL, if not Pomerium's default, from POMERIUM_JWKS_URL.
 verifier = Verifier.from_env(audience="app.example.com")
 
 app = Starlette(
-    routes=[Route("/whoami", whoami)],
+    routes=[Route("/whoami", whoami), Route("/healthz", healthz)],
     middleware=[Middleware(PomeriumMiddleware, verifier=verifier, exempt=["/healthz"])],
 )

@@ -1,16 +1,13 @@
 # test_api.py
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from fastapi_pomerium import Pomerium, current_identity
+from fastapi_pomerium import CurrentIdentity, Pomerium, current_identity, require_group
 from pomerium_wsgi.testing import FakePomerium
 
 
 def create_app(**pomerium_options):
     # Your app factory: the same routes, whatever verifies the tokens.
-    from fastapi import Depends, FastAPI
-
-    from fastapi_pomerium import CurrentIdentity, require_group
-
     app = FastAPI()
     Pomerium(app, **pomerium_options)
 

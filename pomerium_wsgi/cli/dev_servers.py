@@ -161,8 +161,9 @@ class ASGIServer:
         try:
             import uvicorn
         except ImportError:
+            # No extra of this package installs a server: name the one dev runs.
             raise UsageError("serving an ASGI app needs uvicorn: "
-                             "pip install 'pomerium-wsgi[fastapi]'") from None
+                             "pip install 'uvicorn[standard]'") from None
         config = uvicorn.Config(DevASGI(app, session), interface="asgi3", lifespan="auto",
                                 log_config=None, access_log=False, proxy_headers=False,
                                 server_header=False, timeout_graceful_shutdown=5)

@@ -1,4 +1,5 @@
-"""The Django example under a real gunicorn, and under ``pomerium-wsgi dev``, over HTTP.
+"""The Django example under a real gunicorn, a real uvicorn (its ASGI application), and
+under ``pomerium-wsgi dev``, over HTTP.
 
 The example reads ``POMERIUM_AUDIENCE`` / ``POMERIUM_JWKS_URL`` from the environment
 (its ``settings.POMERIUM`` leaves them out); the JWKS comes from a FakePomerium served by
@@ -24,6 +25,7 @@ from tests.servers import fetch, serve_example
 pytestmark = pytest.mark.integration
 
 WSGI_APP = "examples.django.project.wsgi:application"
+ASGI_APP = "examples.django.project.asgi:application"
 
 
 @pytest.fixture
@@ -67,6 +69,43 @@ def test_example_under_gunicorn(example_db: pathlib.Path, pomerium: FakePomerium
         assert status == 200 and "Site administration" in body
         assert fetch(base + "/healthz")[:1] == (200,)
     assert pomerium.jwks_requests >= 1
+
+
+def test_example_under_uvicorn_as_asgi(example_db: pathlib.Path, pomerium: FakePomerium) -> None:
+    """The same project through Django's ASGI handler: the middleware's async path
+    verifies, maps the user, strips forged claims and lets PermissionDenied reach 403.html."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+               "--no-access-log", ASGI_APP]
+    with serve_example(command, port, pomerium) as base:
+        status, _, body = fetch(base + "/api/me", {"Accept": "application/json",
+                                                   **pomerium.headers(groups=["admins"])})
+        assert status == 200 and json.loads(body)["staff"] is True
+
+        status, headers, body = fetch(base + "/api/me", {
+            "Accept": "application/json", "X-Pomerium-Claim-Email": "root@example.com"})
+        assert status == 401 and headers["Content-Type"] == "application/problem+json"
+        assert json.loads(body)["reason"] == "missing"
+
+        token = pomerium.token("bob@example.com", ["staff"])
+        status, _, body = fetch(base + "/admins", {"X-Pomerium-Jwt-Assertion": token,
+                                                   "Accept": "text/html"})
+        assert status == 403 and "Ask an administrator" in body and token not in body
+
+        status, _, body = fetch(base + "/admin/", pomerium.headers(groups=["admins"]))
+        assert status == 200 and "Site administration" in body
+    assert pomerium.jwks_requests >= 1
+
+
+def test_example_asgi_under_pomerium_wsgi_dev(example_db: pathlib.Path) -> None:
+    """dev detects Django's ASGI handler and serves it under uvicorn."""
+    port = free_port()
+    command = [sys.executable, "-m", "pomerium_wsgi", "dev", ASGI_APP, "--port", str(port),
+               "--email", "bob@example.com", "--group", "staff"]
+    with serve_example(command, port, FakePomerium()) as base:
+        status, _, body = fetch(base + "/api/me", {"Accept": "application/json"})
+        assert status == 200 and json.loads(body)["email"] == "bob@example.com"
+        assert fetch(base + "/admins")[0] == 403
 
 
 def test_example_under_pomerium_wsgi_dev(example_db: pathlib.Path) -> None:

@@ -101,7 +101,7 @@ def test_dev_asgi_anonymous_and_host_check(project: pathlib.Path) -> None:
     assert b"421 Misdirected Request" in refused.body
 
 
-def test_dev_asgi_without_uvicorn_says_which_extra(project: pathlib.Path) -> None:
+def test_dev_asgi_without_uvicorn_says_what_to_install(project: pathlib.Path) -> None:
     blocker = project / "blocker"
     blocker.mkdir()
     write(blocker, "uvicorn.py", "raise ImportError('uvicorn is not installed here')\n")
@@ -109,7 +109,8 @@ def test_dev_asgi_without_uvicorn_says_which_extra(project: pathlib.Path) -> Non
     result = run("dev", "asgiapp:app", "--port", "0", cwd=project, env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == ("pomerium-wsgi dev: error: serving an ASGI app needs "
-                                     "uvicorn: pip install 'pomerium-wsgi[fastapi]'")
+                                     "uvicorn: pip install 'uvicorn[standard]'")
+
 
 
 def test_dev_asgi_injects_into_websocket_scopes_and_checks_their_host() -> None:

@@ -18,6 +18,7 @@ for text that varies (times, key ids, ports of the JWKS server).
 
 from __future__ import annotations
 
+import configparser
 import os
 import pathlib
 import re
@@ -32,6 +33,7 @@ import urllib.request
 
 import pytest
 
+from pomerium_wsgi.cli import dev_servers
 from pomerium_wsgi.testing import FakePomerium, SigningKey
 
 from ..conftest import ROOT, free_port
@@ -195,3 +197,15 @@ def _wait_until_it_answers(process: subprocess.Popen[str], port: int) -> None:
         except (urllib.error.URLError, ConnectionError):
             assert time.monotonic() < deadline, "dev did not answer within 60 s"
             time.sleep(0.2)
+
+
+def test_uvicorn_advice_matches_dev_and_the_extras() -> None:
+    """The page and dev's error name the same install command, and no extra of this
+    package brings uvicorn (the page once said the FastAPI extra did)."""
+    advice = "pip install 'uvicorn[standard]'"
+    assert f"`{advice}`" in " ".join(PAGE.read_text(encoding="utf-8").split())
+    assert advice in pathlib.Path(dev_servers.__file__).read_text(encoding="utf-8")
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    extras = config["options.extras_require"]
+    assert [name for name in extras if "uvicorn" in extras[name]] == []

@@ -107,3 +107,14 @@ def test_the_dev_command_is_the_one_the_server_test_runs() -> None:
     page = (ROOT / "docs" / "django.md").read_text(encoding="utf-8")
     assert f"$ pomerium-wsgi dev {WSGI_APP} --email ada@example.com" in page
     assert "$ POMERIUM_AUDIENCE=app.example.com python examples/django/manage.py migrate" in page
+
+
+def test_the_asgi_commands_are_the_ones_the_server_tests_run() -> None:
+    """The ASGI application the page names exists in the example and is what
+    tests/adapters/test_django_server.py serves under uvicorn and under dev."""
+    from tests.adapters.test_django_server import ASGI_APP
+
+    page = (ROOT / "docs" / "django.md").read_text(encoding="utf-8")
+    assert f"$ uvicorn {ASGI_APP} --host 0.0.0.0 --port 8080" in page
+    assert f"$ pomerium-wsgi dev {ASGI_APP} --email ada@example.com" in page
+    assert (ROOT / "examples" / "django" / "project" / "asgi.py").is_file()
