@@ -68,7 +68,10 @@ def path_is_exempt(path: str, prefixes: t.Iterable[str]) -> bool:
 def normalise_exempt(exempt: t.Iterable[str] | str) -> tuple[str, ...]:
     """Check and normalise exempt path prefixes (``"/healthz/"`` -> ``"/healthz"``).
 
-    :raises ConfigurationError: a prefix that is not a str starting with ``/``.
+    :raises ConfigurationError: a prefix that is not a str starting with ``/``, or one
+        that is ``/`` itself: it would exempt every path, turning verification off
+        (``POMERIUM_EXEMPT=/`` is an easy slip); optional mode is the switch for serving
+        requests without a token.
     """
     if isinstance(exempt, str):
         exempt = (exempt,)
@@ -76,7 +79,14 @@ def normalise_exempt(exempt: t.Iterable[str] | str) -> tuple[str, ...]:
     for prefix in prefixes:
         if not isinstance(prefix, str) or not prefix.startswith("/"):
             raise ConfigurationError(f"exempt path {prefix!r} must start with '/'")
-    return tuple(p.rstrip("/") or "/" for p in prefixes)
+    normalised = tuple(p.rstrip("/") or "/" for p in prefixes)
+    if "/" in normalised:
+        raise ConfigurationError(
+            "exempt path '/' would serve every path without verification; exempt only "
+            "the paths that must be public (e.g. '/healthz'), or use optional mode to let "
+            "requests without a token through as anonymous"
+        )
+    return normalised
 
 
 def strip_claim_headers(environ: t.MutableMapping[str, t.Any]) -> None:

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from .identity import Identity
 from .keys import VerificationKey, pomerium_kid
 from .verifier import Verifier, normalise_audience
 
@@ -226,6 +227,14 @@ class FakePomerium:
                 **claims: t.Any) -> dict[str, str]:
         """The same, as WSGI environ entries."""
         return {"HTTP_X_POMERIUM_JWT_ASSERTION": self.token(email, groups, **claims)}
+
+    def identity(self, email: str = "user@example.com",
+                 groups: t.Iterable[str] | None = (), **claims: t.Any) -> Identity:
+        """A verified :class:`~pomerium_wsgi.Identity`, as a request would carry it: for
+        code that takes an identity directly (a FastAPI dependency override, a
+        requirement's ``check``, an audit function). The token is minted and verified,
+        so the identity is exactly what the middleware would produce."""
+        return self.verifier().verify(self.token(email, groups, **claims))
 
     def verifier(self, **options: t.Any) -> Verifier:
         """A Verifier for this fake's audience; static keys unless ``jwks_url`` is given.

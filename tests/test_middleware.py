@@ -159,10 +159,10 @@ def test_custom_header_and_remote_user(pomerium: FakePomerium) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"exempt": ["healthz"]}, {"exempt": [5]}, {"header": ""}, {"remote_user": ["email"]},
-     {"remote_user": ""}],
-    ids=["exempt-relative", "exempt-not-str", "empty-header", "remote-user-list",
-         "remote-user-empty"],
+    [{"exempt": ["healthz"]}, {"exempt": [5]}, {"exempt": "/"}, {"exempt": ["/healthz", "//"]},
+     {"header": ""}, {"remote_user": ["email"]}, {"remote_user": ""}],
+    ids=["exempt-relative", "exempt-not-str", "exempt-root", "exempt-root-slashes",
+         "empty-header", "remote-user-list", "remote-user-empty"],
 )
 def test_middleware_configuration_errors(options: dict[str, t.Any],
                                          pomerium: FakePomerium) -> None:

@@ -9,7 +9,7 @@ import jwt as pyjwt
 import pytest
 from joserfc.jwk import ECKey
 
-from pomerium_wsgi import Verifier
+from pomerium_wsgi import Verifier, require_group
 from pomerium_wsgi.keys import pomerium_kid
 from pomerium_wsgi.testing import FakePomerium, SigningKey
 
@@ -109,3 +109,13 @@ def test_verifier_with_served_keys() -> None:
         assert verifier.verify(fake.token()).issuer == "https://app.example.com/"
     with pytest.raises(ValueError):
         FakePomerium(issuer_format="path")
+
+
+def test_identity_is_what_the_middleware_would_produce(fake: FakePomerium) -> None:
+    identity = fake.identity("ada@example.com", ["admins"], name="Ada L")
+    assert identity == fake.verifier().verify(identity.token)
+    assert (identity.email, identity.groups, identity.name) == (
+        "ada@example.com", ("admins",), "Ada L")
+    assert identity.audience == (fake.audience,)
+    assert require_group("admins").check(identity)
+    assert not require_group("staff").check(identity)

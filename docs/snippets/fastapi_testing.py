@@ -36,7 +36,7 @@ def test_with_an_overridden_identity(pomerium: FakePomerium):
     # Route logic alone: optional mode lets requests without a token in, and the
     # identity comes from a dependency override (requirements still check it).
     app = create_app(verifier=pomerium.verifier(), optional=True)
-    ada = pomerium.verifier().verify(pomerium.token("ada@example.com", ["admins"]))
+    ada = pomerium.identity("ada@example.com", ["admins"])
     app.dependency_overrides[current_identity] = lambda: ada
     client = TestClient(app)
     assert client.get("/me").json() == "ada@example.com"
