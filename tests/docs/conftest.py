@@ -52,6 +52,32 @@ def page(name: str) -> str:
     return (DOCS / f"{name}.md").read_text(encoding="utf-8")
 
 
+#: Parametrizes a test over the three refusal formats every framework page names:
+#: ``Accept`` -> the refusal's ``Content-Type``.
+REFUSAL_FORMATS = pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/problem+json"),
+     ("*/*", "text/plain; charset=utf-8")],
+    ids=["browser", "api-client", "other"])
+
+
+def check_refusal_formats(get: t.Callable[..., t.Any], route_host: FakePomerium, accept: str,
+                          content_type: str, reasons: tuple[str, ...] = ()) -> None:
+    """A framework quick start's 401 (no token, ``/``) and 403 (``/admin`` for a user
+    outside ``admins``) come in *content_type* for *accept*, never cached, and the
+    problem document says what to do (and carries one of *reasons*, when given)."""
+    for path, headers, status in [("/", {}, 401),
+                                  ("/admin", route_host.headers("bob@example.com"), 403)]:
+        response = get(path, headers={"Accept": accept, **headers})
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == content_type
+        assert response.headers["Cache-Control"] == "no-store"
+        if accept == "application/json":
+            assert response.json["hint"]  # what the person can do about it
+            if reasons:
+                assert response.json["reason"] in reasons
+
+
 @pytest.fixture
 def route_host(
     pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch

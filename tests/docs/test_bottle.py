@@ -7,7 +7,7 @@ from werkzeug.test import Client
 
 from pomerium_wsgi.testing import FakePomerium
 
-from .conftest import load_snippet, page
+from .conftest import REFUSAL_FORMATS, check_refusal_formats, load_snippet, page
 
 pytest.importorskip("bottle", reason="the Bottle guide needs the [bottle] extra")
 
@@ -55,23 +55,12 @@ def test_requires(route_host: FakePomerium, email: str, groups: list[str], statu
         assert response.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize(
-    ("accept", "content_type"),
-    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/problem+json"),
-     ("*/*", "text/plain; charset=utf-8")],
-    ids=["browser", "api-client", "other"])
+@REFUSAL_FORMATS
 def test_default_refusals_come_in_the_formats_the_page_names(
         route_host: FakePomerium, accept: str, content_type: str) -> None:
     assert "an HTML page for browsers" in page("bottle")
     client = Client(load_snippet("bottle_quickstart").app)
-    for path, headers, status in [("/", {}, 401),
-                                  ("/admin", route_host.headers("bob@example.com"), 403)]:
-        response = client.get(path, headers={"Accept": accept, **headers})
-        assert response.status_code == status
-        assert response.headers["Content-Type"] == content_type
-        assert response.headers["Cache-Control"] == "no-store"
-        if accept == "application/json":
-            assert response.json["hint"]
+    check_refusal_formats(client.get, route_host, accept, content_type)
 
 
 def test_options_left_out_come_from_the_environment(

@@ -9,7 +9,7 @@ import pytest
 
 from pomerium_wsgi.testing import FakePomerium
 
-from .conftest import load_snippet, page
+from .conftest import REFUSAL_FORMATS, check_refusal_formats, load_snippet, page
 
 pytest.importorskip("flask", reason="the Flask guide needs the [flask] extra")
 
@@ -106,24 +106,13 @@ def test_audit_writes_one_line_per_request(route_host: FakePomerium,
     assert lines[1]["why"].startswith("requires ") and "admins" in lines[1]["why"]
 
 
-@pytest.mark.parametrize(
-    ("accept", "content_type"),
-    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/problem+json"),
-     ("*/*", "text/plain; charset=utf-8")],
-    ids=["browser", "api-client", "other"])
+@REFUSAL_FORMATS
 def test_default_refusals_come_in_the_formats_the_page_names(
         route_host: FakePomerium, accept: str, content_type: str) -> None:
     assert "an HTML page for browsers" in page("flask")
     client = load_snippet("flask_quickstart").app.test_client()
-    for path, headers, status in [("/", {}, 401),
-                                  ("/admin", route_host.headers("bob@example.com"), 403)]:
-        response = client.get(path, headers={"Accept": accept, **headers})
-        assert response.status_code == status
-        assert response.headers["Content-Type"] == content_type
-        assert response.headers["Cache-Control"] == "no-store"
-        if accept == "application/json":
-            assert response.json["reason"] in ("missing", "forbidden")
-            assert response.json["hint"]
+    check_refusal_formats(client.get, route_host, accept, content_type,
+                          reasons=("missing", "forbidden"))
 
 
 def test_the_extension_reads_what_the_config_leaves_out_from_the_environment(

@@ -11,7 +11,14 @@ from werkzeug.test import Client
 
 from pomerium_wsgi.testing import FakePomerium
 
-from .conftest import SNIPPETS, load_snippet, page, run_under_dev
+from .conftest import (
+    REFUSAL_FORMATS,
+    SNIPPETS,
+    check_refusal_formats,
+    load_snippet,
+    page,
+    run_under_dev,
+)
 
 pytest.importorskip("pyramid", reason="the Pyramid guide needs the [pyramid] extra")
 
@@ -93,24 +100,13 @@ def test_quickstart_runs_under_dev_as_the_page_says(tmp_path: pathlib.Path) -> N
     assert bob[0][0] == 403
 
 
-@pytest.mark.parametrize(
-    ("accept", "content_type"),
-    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/problem+json"),
-     ("*/*", "text/plain; charset=utf-8")],
-    ids=["browser", "api-client", "other"])
+@REFUSAL_FORMATS
 def test_refusals_come_in_the_three_formats_the_page_names(
         route_host: FakePomerium, accept: str, content_type: str) -> None:
     assert "an HTML page for browsers" in page("pyramid")
     app = load_snippet("pyramid_quickstart").main({}, **ini_settings())
     client = Client(app)
-    for path, headers, status in [("/", {}, 401),
-                                  ("/admin", route_host.headers("bob@example.com"), 403)]:
-        response = client.get(path, headers={"Accept": accept, **headers})
-        assert response.status_code == status
-        assert response.headers["Content-Type"] == content_type
-        assert response.headers["Cache-Control"] == "no-store"
-        if accept == "application/json":
-            assert response.json["hint"]  # what the person can do about it
+    check_refusal_formats(client.get, route_host, accept, content_type)
 
 
 def test_lists_take_commas_and_a_ready_verifier_wins(route_host: FakePomerium) -> None:
