@@ -108,3 +108,13 @@ def jwks_answer(document: t.Any, max_age: int = 60, etag: str | None = None
     if etag:
         headers["ETag"] = etag
     return 200, headers, json.dumps(document).encode()
+
+
+#: Refusal formats by ``Accept``: name -> (header, the refusal's Content-Type). The last
+#: one is 200 KB, which must be answered as text without being parsed.
+REFUSAL_BY_ACCEPT = {
+    "browser": ("text/html,application/xhtml+xml,*/*;q=0.8", "text/html; charset=utf-8"),
+    "any": ("*/*", "text/plain; charset=utf-8"),
+    "json": ("application/json", "application/problem+json"),
+    "200kb-json": ("application/json, " * 11_000, "text/plain; charset=utf-8"),
+}

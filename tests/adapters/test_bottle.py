@@ -37,6 +37,8 @@ from pomerium_wsgi.signals import access_denied, identity_verified, verification
 from pomerium_wsgi.testing import FakePomerium
 from tests.conftest import free_port
 
+from ..helpers import REFUSAL_BY_ACCEPT
+
 Receiver = t.Callable[..., None]
 
 
@@ -913,13 +915,8 @@ def test_cors_preflight_option(pomerium: FakePomerium) -> None:
     assert app_with().options("/api/items", headers=PREFLIGHT).status_code == 401
 
 
-@pytest.mark.parametrize(
-    ("accept", "content_type"),
-    [("text/html,application/xhtml+xml,*/*;q=0.8", "text/html; charset=utf-8"),
-     ("*/*", "text/plain; charset=utf-8"), ("application/json", "application/problem+json"),
-     ("application/json, " * 11_000, "text/plain; charset=utf-8")],
-    ids=["browser", "any", "json", "200kb-json"],
-)
+@pytest.mark.parametrize(("accept", "content_type"), list(REFUSAL_BY_ACCEPT.values()),
+                         ids=list(REFUSAL_BY_ACCEPT))
 def test_refusal_page_by_accept_parsed_once(
     pomerium: FakePomerium, monkeypatch: pytest.MonkeyPatch, accept: str, content_type: str
 ) -> None:

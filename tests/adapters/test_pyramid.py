@@ -44,6 +44,8 @@ from pyramid_pomerium import (
 )
 from tests.conftest import free_port
 
+from ..helpers import REFUSAL_BY_ACCEPT
+
 JSON = {"Accept": "application/json"}
 SUB = "u-123"
 
@@ -1040,13 +1042,8 @@ def test_cors_preflight_setting(pomerium: FakePomerium) -> None:
         make_app(pomerium, cors_preflight="sometimes")
 
 
-@pytest.mark.parametrize(
-    ("accept", "content_type"),
-    [("text/html,application/xhtml+xml,*/*;q=0.8", "text/html; charset=utf-8"),
-     ("*/*", "text/plain; charset=utf-8"), ("application/json", "application/problem+json"),
-     ("application/json, " * 11_000, "text/plain; charset=utf-8")],
-    ids=["browser", "any", "json", "200kb-json"],
-)
+@pytest.mark.parametrize(("accept", "content_type"), list(REFUSAL_BY_ACCEPT.values()),
+                         ids=list(REFUSAL_BY_ACCEPT))
 def test_refusal_page_by_accept_parsed_once(
     app: TestApp, monkeypatch: pytest.MonkeyPatch, accept: str, content_type: str
 ) -> None:
