@@ -75,12 +75,14 @@ def configure(
     *,
     label: Label = settings.env_name,
     environ: t.Mapping[str, str] | None = None,
+    factory: t.Callable[..., Verifier] = Verifier,
 ) -> Configured:
     """Resolve an adapter's settings (see the module docstring for the precedence).
 
     *code* holds the settings the app gives, by the core's names; ``None`` means left
     out. *label* turns a name into the setting as the user writes it, for messages
-    (``"leeway"`` -> ``"pomerium.leeway"``). *environ* defaults to ``os.environ``.
+    (``"leeway"`` -> ``"pomerium.leeway"``). *environ* defaults to ``os.environ``;
+    *factory* builds the verifier (a :class:`~pomerium_wsgi.Verifier` subclass).
     Raises :class:`~pomerium_wsgi.ConfigurationError` for a missing audience or a bad
     value, at configuration time.
     """
@@ -116,7 +118,7 @@ def configure(
         )
     options = {n: v for n, v in merged.items() if n in VERIFIER_PARAMETERS}
     try:
-        verifier = Verifier(**options)
+        verifier = factory(**options)
     except TypeError as exc:  # a value of the wrong type deep inside; never a 500 later
         raise ConfigurationError(f"invalid verifier settings: {exc}") from None
     return Configured(verifier, {n: v for n, v in merged.items() if n not in options})

@@ -25,7 +25,6 @@ from collections import OrderedDict
 
 from cachelib import BaseCache
 
-from . import settings
 from ._jose import b64url_decode, loads_object
 from .casefold import ascii_lower
 from .claims import check_claims
@@ -50,10 +49,6 @@ DEFAULT_MAX_TOKEN_SIZE = 64 * 1024
 _HEADER_CACHE_SIZE = 64
 # Header members that change how a JWS must be processed; we implement none of them.
 _REFUSED_HEADER_MEMBERS = ("crit", "b64", "zip", "enc")
-# Verifier options that no environment variable sets; from_env passes them through.
-_OTHER_OPTIONS = frozenset({
-    "cooldown", "retry_interval", "max_stale", "max_token_size", "token_cache_size", "clock",
-})
 
 
 def normalise_audience(value: str) -> str:
@@ -214,17 +209,13 @@ class Verifier:
         ``POMERIUM_LEEWAY``, ``POMERIUM_TIMEOUT``. This is what lets one set of variables,
         such as those ``pomerium-wsgi dev`` exports, configure any app.
         """
-        merged = settings.with_env(options, environ)
-        if not merged.get("audience"):
-            raise ConfigurationError(
-                "audience is required: set POMERIUM_AUDIENCE to this app's host as Pomerium "
-                "routes to it (e.g. app.example.com), or pass audience=..."
-            )
-        unknown = set(options) - set(settings.VERIFIER_SETTINGS) - _OTHER_OPTIONS
+        from .configure import VERIFIER_PARAMETERS, configure  # (configure imports us)
+
+        unknown = set(options) - VERIFIER_PARAMETERS
         if unknown:
             raise ConfigurationError(f"unknown Verifier options: {', '.join(sorted(unknown))}")
-        extra = {name: options[name] for name in _OTHER_OPTIONS if name in options}
-        return cls(**settings.verifier_options(merged), **extra)
+        return configure(options, environ=environ, factory=cls,
+                         label=lambda name: f"Verifier({name}=...)").verifier
 
     def __repr__(self) -> str:
         return (

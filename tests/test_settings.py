@@ -178,3 +178,18 @@ def test_verifier_from_env_reads_os_environ(monkeypatch, fake: FakePomerium) -> 
     monkeypatch.setenv("POMERIUM_ALGORITHMS", "ES256")
     verifier = Verifier.from_env()
     assert verifier.algorithms == {"ES256"}
+
+
+def test_verifier_from_env_builds_the_class_it_is_called_on(fake: FakePomerium, clock) -> None:
+    class AuditedVerifier(Verifier):
+        pass
+
+    environ = {"POMERIUM_AUDIENCE": fake.audience, "POMERIUM_JWKS": json.dumps(fake.jwks)}
+    verifier = AuditedVerifier.from_env(environ, clock=clock)
+    assert type(verifier) is AuditedVerifier
+    assert verifier.verify(fake.token()).audience == (fake.audience,)
+
+
+def test_verifier_from_env_names_a_bad_option_as_given_in_code() -> None:
+    with pytest.raises(ConfigurationError, match=r"Verifier\(leeway=\.\.\.\) must be a number"):
+        Verifier.from_env({"POMERIUM_AUDIENCE": "a.example.com"}, leeway="soon")
