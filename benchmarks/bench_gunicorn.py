@@ -1,22 +1,25 @@
 """Requests per second of a hello-world WSGI app under gunicorn, with and without
 PomeriumMiddleware, measured by the same load generator in the same run.
 
-Three gunicorn servers (2 workers each, 127.0.0.1, free ports) serve
-``gunicorn_app:hello`` bare, behind the middleware, and behind the *floor*: a raw
-``cryptography`` check of the token's signature and nothing else, the least work any
-verifier must do per request (so its throughput is the most a Python verifier could reach
-on this machine, whatever it does around OpenSSL). Keys come from a FakePomerium:
-its JWKS is served over HTTP from this process (each worker fetches it once, as from
-Pomerium), or with ``--static-keys`` written to a temporary file. Every request carries a
-fresh pre-minted token, to both servers alike, so the only difference is verification.
+Four gunicorn servers (2 workers each, 127.0.0.1, free ports) serve
+``gunicorn_app:hello`` bare, behind the middleware, behind the *floor*: a raw
+``cryptography`` check of the token's signature and nothing else (so its throughput is
+the most a Python verifier could reach on this machine, whatever it does around
+OpenSSL), and behind *minimal*: the floor plus the least claim checking any verifier must
+do (the payload decoded and parsed, audience, issuer and times compared), written
+plainly. Keys come from a FakePomerium: its JWKS is served over HTTP from this process
+(each worker fetches it once, as from Pomerium), or with ``--static-keys`` written to a
+temporary file. Every request carries a fresh pre-minted token, to every server alike,
+so the only difference is verification.
 
 The load generator is ``wrk`` when it is installed (a Lua script rotates the tokens),
 else a Python one: a few processes, each with a pool of threads on keep-alive
 ``http.client`` connections (gunicorn's sync workers close the connection after each
-response; the client then reconnects, as any client would). The servers are loaded
-in rotating rounds (bare, floor, protected; floor, protected, bare; ...) so that noise
-from a shared machine falls on all alike. On a small machine the load generator competes with the
-servers for the CPU: compare the ratio, not the absolute numbers.
+response; the client then reconnects, as any client would). The servers are loaded in
+rotating rounds (bare, floor, minimal, protected; floor, minimal, protected, bare; ...)
+so that noise from a shared machine falls on all alike. On a small machine the load
+generator competes with the servers for the CPU: compare the ratios, not the absolute
+numbers.
 
 Usage::
 
@@ -351,15 +354,16 @@ def run(args: argparse.Namespace) -> int:
         bare_port, bare_proc = stack.enter_context(gunicorn("gunicorn_app:hello", env, args))
         prot_port, prot = stack.enter_context(gunicorn("gunicorn_app:protected()", env, args))
         floor_port, floor_proc = stack.enter_context(gunicorn("gunicorn_app:floor()", env, args))
+        min_port, min_proc = stack.enter_context(gunicorn("gunicorn_app:minimal()", env, args))
         # Prove the protected and floor servers really verify: a fresh token passes, a
         # forged one is refused. Then warm all up under concurrent load, so that every
         # worker has imported everything and fetched its keys before the measured rounds.
         forged = warmup[1][:-8] + ("AAAAAAAA" if not warmup[1].endswith("AAAAAAAA") else "BBBBBBBB")
-        for port in (prot_port, floor_port):
+        for port in (prot_port, floor_port, min_port):
             if get(port, warmup[0]) != 200 or get(port, forged) != 401:
                 raise RuntimeError(f"the server on port {port} does not verify as expected: "
                                    "check the keys and the audience")
-        for port in (bare_port, prot_port, floor_port):
+        for port in (bare_port, prot_port, floor_port, min_port):
             counts = python_load(port, warmup[2:], 1.0, args)
             if counts.other_status or counts.errors:
                 raise RuntimeError(f"warm-up on port {port}: {counts}")
@@ -368,12 +372,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: only {keys_fetched} of {2 * args.workers} verifying workers fetched "
                   "their keys during the warm-up", file=sys.stderr)
 
-        names = ("bare", "floor", "protected")
+        names = ("bare", "floor", "minimal", "protected")
         results = {name: Counts() for name in names}
-        ports = {"bare": bare_port, "protected": prot_port, "floor": floor_port}
-        masters = {"bare": bare_proc.pid, "protected": prot.pid, "floor": floor_proc.pid}
+        ports = {"bare": bare_port, "protected": prot_port, "floor": floor_port,
+                 "minimal": min_port}
+        masters = {"bare": bare_proc.pid, "protected": prot.pid, "floor": floor_proc.pid,
+                   "minimal": min_proc.pid}
         for r in range(rounds):
-            for name in names[r % 3:] + names[:r % 3]:
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
                 counts = load(ports[name], masters[name], slices[r])
                 print(f"  round {r + 1}/{rounds} {name}: {counts.ok / per_round:.0f} req/s",
                       file=sys.stderr, flush=True)
@@ -384,6 +391,8 @@ def run(args: argparse.Namespace) -> int:
     bare_rps = bare.ok / bare.seconds
     prot_rps = protected.ok / protected.seconds
     floor_rps = floor.ok / floor.seconds
+    minimal = results["minimal"]
+    min_rps = minimal.ok / minimal.seconds
     generator = (f"wrk ({wrk}), {args.procs} threads, {args.procs * args.threads} connections"
                  if wrk else f"Python: {args.procs} processes x {args.threads} threads, "
                  "keep-alive http.client connections")
@@ -408,9 +417,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"ratio floor / bare: {floor_rps / bare_rps:.2f} (the most any verifier could "
           "reach here)")
     print(f"ratio protected / floor: {prot_rps / floor_rps:.2f}")
+    print(f"ratio minimal / floor: {min_rps / floor_rps:.2f} (the floor plus the least claim "
+          "checking any verifier must do)")
+    print(f"ratio protected / minimal: {prot_rps / min_rps:.2f}")
     cpu = cpu_per_request
     print(f"workers' CPU per request above bare: protected {cpu['protected'] - cpu['bare']:.0f} "
-          f"µs, floor {cpu['floor'] - cpu['bare']:.0f} µs (CPU ratio bare / protected "
+          f"µs, minimal {cpu['minimal'] - cpu['bare']:.0f} µs, "
+          f"floor {cpu['floor'] - cpu['bare']:.0f} µs (CPU ratio bare / protected "
           f"{cpu['bare'] / cpu['protected']:.2f}, bare / floor {cpu['bare'] / cpu['floor']:.2f})")
     if not args.static_keys:
         print(f"JWKS fetches by the protected and floor workers during warm-up: {keys_fetched}; "
@@ -427,13 +440,14 @@ def run(args: argparse.Namespace) -> int:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"versions": info, "args": vars(args), "generator": generator,
                        "bare_rps": bare_rps, "protected_rps": prot_rps,
-                       "floor_rps": floor_rps, "ratio": prot_rps / bare_rps,
+                       "floor_rps": floor_rps, "minimal_rps": min_rps,
+                       "ratio": prot_rps / bare_rps,
                        "floor_ratio": floor_rps / bare_rps,
                        "workers_cpu_us_per_request": cpu_per_request,
                        "results": {k: vars(v) for k, v in results.items()},
                        "protected_worker_rss_mib": worker_rss}, f, indent=2)
         print(f"(results written to {args.json})")
-    return 0 if not (bare.other_status or protected.other_status or floor.other_status) else 1
+    return 0 if not any(counts.other_status for counts in results.values()) else 1
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:

@@ -11,10 +11,11 @@ its own verifier, key cache and token cache), with settings from the environment
 * ``POMERIUM_BENCH_GC``: ``off`` or ``freeze`` to run every worker with garbage collection
   disabled or with the start-up heap frozen (``gc.freeze()``), to measure what collection
   costs (the library itself never changes GC settings);
-* ``POMERIUM_BENCH_TIMINGS``: a directory; each worker of ``protected()`` and ``floor()``
-  then times every call of the app (wall clock, inside the server) and appends the median,
-  first quartile and mean of each 5,000 calls to ``app-<pid>.txt`` there. The app call is
-  where the two differ, so this isolates their difference from the server's own work.
+* ``POMERIUM_BENCH_TIMINGS``: a directory; each worker of ``protected()``, ``floor()``
+  and ``minimal()`` then times every call of the app (wall clock, inside the server) and
+  appends the median, first quartile and mean of each 5,000 calls to ``app-<pid>.txt``
+  there. The app call is where they differ, so this isolates their difference from the
+  server's own work.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def hello(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> 
     return [BODY]
 
 
-def protected() -> PomeriumMiddleware:
+def protected() -> t.Callable[..., t.Any]:
     """The same app behind PomeriumMiddleware (a gunicorn app factory)."""
     audience = os.environ.get("POMERIUM_AUDIENCE", "app.example.com")
     jwks_file = os.environ.get("POMERIUM_BENCH_JWKS_FILE")
@@ -57,14 +58,9 @@ def protected() -> PomeriumMiddleware:
     return timed(PomeriumMiddleware(hello, verifier))
 
 
-def floor() -> t.Callable[..., list[bytes]]:
-    """The same app behind the least work any verifier must do: the signature check alone.
-
-    No header parsing, no key selection, no claims, no environ or signals: split off the
-    signature, decode it, convert ES256's ``r || s`` to DER, one ``cryptography`` verify
-    with a key loaded at start-up. Its throughput is the ceiling a Python verifier can
-    reach on this machine; PomeriumMiddleware is measured against it as well as bare.
-    """
+def _signature_check() -> t.Callable[[str, int], bool]:
+    """``check(token, last_dot)``: the token's signature checked with one ``cryptography``
+    call on a key loaded at start-up, and nothing else (shared by floor() and minimal())."""
     import base64
     import json
     import urllib.request
@@ -88,9 +84,7 @@ def floor() -> t.Callable[..., list[bytes]]:
     es256 = key.algorithm == "ES256"
     ecdsa, pkcs1, sha256 = ec.ECDSA(hashes.SHA256()), padding.PKCS1v15(), hashes.SHA256()
 
-    def app(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> list[bytes]:
-        token = environ.get("HTTP_X_POMERIUM_JWT_ASSERTION", "")
-        last = token.rfind(".")
+    def check(token: str, last: int) -> bool:
         try:
             signature = base64.urlsafe_b64decode(token[last + 1:] + "==")
             if es256:
@@ -100,8 +94,67 @@ def floor() -> t.Callable[..., list[bytes]]:
             else:
                 public.verify(signature, token[:last].encode("ascii"), pkcs1, sha256)
         except (InvalidSignature, ValueError):
-            start_response("401 Unauthorized", [("Content-Length", "0")])
-            return [b""]
+            return False
+        return True
+
+    return check
+
+
+def _refuse(start_response: t.Callable[..., t.Any]) -> list[bytes]:
+    start_response("401 Unauthorized", [("Content-Length", "0")])
+    return [b""]
+
+
+def floor() -> t.Callable[..., list[bytes]]:
+    """The same app behind the least work any verifier must do: the signature check alone.
+
+    No header parsing, no key selection, no claims, no environ or signals: split off the
+    signature, decode it, convert ES256's ``r || s`` to DER, one ``cryptography`` verify
+    with a key loaded at start-up. Its throughput is the ceiling a Python verifier can
+    reach on this machine; PomeriumMiddleware is measured against it as well as bare.
+    """
+    check = _signature_check()
+
+    def app(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> list[bytes]:
+        token = environ.get("HTTP_X_POMERIUM_JWT_ASSERTION", "")
+        if not check(token, token.rfind(".")):
+            return _refuse(start_response)
+        return hello(environ, start_response)
+
+    return timed(app)
+
+
+def minimal() -> t.Callable[..., list[bytes]]:
+    """The floor plus the least claim checking a verifier cannot skip, written plainly.
+
+    After the signature: the payload decoded with ``base64.urlsafe_b64decode`` and parsed
+    with ``json.loads`` (no strictness), then audience, issuer and the two times compared,
+    and the claims put in the environ. No header, no key selection, no type checks, no
+    identity object, no signals: a lower bound for any verifier that reads the claims in
+    Python, so protected / minimal shows what this library's care costs beyond it.
+    """
+    import base64
+    import json
+
+    check = _signature_check()
+    audience = os.environ.get("POMERIUM_AUDIENCE", "app.example.com")
+    clock = time.time
+
+    def app(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> list[bytes]:
+        token = environ.get("HTTP_X_POMERIUM_JWT_ASSERTION", "")
+        last = token.rfind(".")
+        if not check(token, last):
+            return _refuse(start_response)
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(
+                token[token.find(".") + 1:last] + "=="))
+            now = clock()
+            if (claims["aud"] != audience or claims["iss"] != audience
+                    or not claims["iat"] - 30 <= now <= claims["exp"] + 30):
+                return _refuse(start_response)
+        except (ValueError, KeyError, TypeError):
+            return _refuse(start_response)
+        environ["pomerium.claims"] = claims
         return hello(environ, start_response)
 
     return timed(app)
