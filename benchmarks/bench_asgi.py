@@ -44,11 +44,12 @@ import typing as t
 from _common import AUDIENCE, mint, print_versions, versions
 from bench_gunicorn import Counts, free_port, python_load, wait_ready, wrk_load
 
-from pomerium_wsgi import Verifier
+from pomerium_wsgi import Verifier, _jose
 from pomerium_wsgi.asgi import PomeriumMiddleware
 from pomerium_wsgi.testing import FakePomerium
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+_FAST_DECODER = getattr(_jose, "fast_decoder", None)
 BODY = b"Hello, world!\n"
 _START = {"type": "http.response.start", "status": 200,
           "headers": [(b"content-type", b"text/plain"), (b"content-length", b"14")]}
@@ -70,8 +71,24 @@ def _jwks() -> str:
 
 
 def protected() -> PomeriumMiddleware:
-    """The hello app behind PomeriumMiddleware, keys from the JWKS file."""
+    """The hello app behind PomeriumMiddleware, keys from the JWKS file; base64url decoded
+    as ``POMERIUM_BENCH_SPEEDUPS`` says (see :func:`use_decoder`)."""
+    use_decoder(os.environ.get("POMERIUM_BENCH_SPEEDUPS") == "on")
     return PomeriumMiddleware(hello, Verifier(AUDIENCE, jwks=_jwks()))
+
+
+def use_decoder(speedups: bool) -> str:
+    """Make this process's verifiers decode base64url with pybase64 (the ``[speedups]``
+    extra) or with the standard library, as the default install does even where pybase64
+    happens to be installed; return which, for the report."""
+    if speedups:
+        if _FAST_DECODER is None:
+            raise SystemExit("--speedups: pybase64 is not installed "
+                             "(pip install 'pomerium-wsgi[speedups]')")
+        _jose.fast_decoder = _FAST_DECODER  # type: ignore[attr-defined,unused-ignore]
+        return "pybase64 ([speedups])"
+    _jose.fast_decoder = None  # type: ignore[attr-defined,unused-ignore]
+    return "standard library (default install)"
 
 
 def floor(jwks: str | None = None) -> t.Callable[..., t.Awaitable[None]]:
@@ -246,7 +263,8 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
         jwks_file = os.path.join(tmp, "jwks.json")
         with open(jwks_file, "w", encoding="utf-8") as f:
             json.dump(fake.jwks, f)
-        env = {"POMERIUM_BENCH_JWKS_FILE": jwks_file}
+        env = {"POMERIUM_BENCH_JWKS_FILE": jwks_file,
+               "POMERIUM_BENCH_SPEEDUPS": "on" if args.speedups else "off"}
         with contextlib.ExitStack() as stack:
             ports = {name: stack.enter_context(uvicorn(name, env)) for name in names}
             for r in range(args.rounds):
@@ -281,11 +299,16 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--loadgen", choices=("auto", "python", "wrk"), default="auto")
+    parser.add_argument("--speedups", action="store_true",
+                        help="let the verifier use pybase64 (the [speedups] extra); "
+                        "default: the standard library's decoder, as installed by default")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.cost_rounds, args.duration, args.rounds = 500, 5, 6.0, 2
         args.tokens = 4000
+    base64url = use_decoder(args.speedups)
     print_versions(versions())
+    print(f"- base64url: {base64url}")
     print("\n1. ASGI middleware cost beyond Verifier.verify (median us per call)")
     cost = middleware_cost(args.n, args.cost_rounds)
     print(f"{'case':<16} {'bare app':>9} {'floor app':>10} {'verify+app':>11} "

@@ -77,6 +77,18 @@ class Counts:
         self.server_cpu += other.server_cpu
 
 
+def decoder(speedups: bool) -> str:
+    """Which base64url decoder the verifier uses, for the report."""
+    if not speedups:
+        return "standard library (default install)"
+    from pomerium_wsgi import _jose
+
+    if getattr(_jose, "fast_decoder", None) is None:
+        raise SystemExit("--speedups: pybase64 is not installed "
+                         "(pip install 'pomerium-wsgi[speedups]')")
+    return "pybase64 ([speedups])"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -316,6 +328,7 @@ def wrk_load(port: int, tokens: list[str], seconds: float, args: argparse.Namesp
 
 def run(args: argparse.Namespace) -> int:
     info = versions()
+    base64url = decoder(args.speedups)  # (refuses --speedups without pybase64, up front)
     wrk = shutil.which("wrk") if args.loadgen in ("auto", "wrk") else None
     if args.loadgen == "wrk" and not wrk:
         print("wrk is not installed", file=sys.stderr)
@@ -343,7 +356,8 @@ def run(args: argparse.Namespace) -> int:
 
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        env = {"POMERIUM_AUDIENCE": AUDIENCE}
+        env = {"POMERIUM_AUDIENCE": AUDIENCE,
+               "POMERIUM_BENCH_SPEEDUPS": "on" if args.speedups else "off"}
         if args.static_keys:
             jwks_file = os.path.join(tmp, "jwks.json")
             with open(jwks_file, "w", encoding="utf-8") as f:
@@ -401,6 +415,7 @@ def run(args: argparse.Namespace) -> int:
           f"{args.alg} tokens with {args.groups} groups ({len(tokens[0])} chars), a fresh "
           f"one on every request; keys: "
           f"{'static JWKS file' if args.static_keys else 'JWKS served over HTTP'}; "
+          f"base64url: {base64url}; "
           f"load generator: {generator}; {args.duration:g} s per app in {rounds} rotating "
           "rounds.\n")
     print_versions(info)
@@ -464,6 +479,9 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, help="pre-minted token pool (default 40000)")
     parser.add_argument("--alg", default="ES256", choices=("ES256", "RS256"))
     parser.add_argument("--groups", type=int, default=5)
+    parser.add_argument("--speedups", action="store_true",
+                        help="let the verifier use pybase64 (the [speedups] extra); "
+                        "default: the standard library's decoder, as installed by default")
     parser.add_argument("--static-keys", action="store_true",
                         help="static JWKS file instead of a JWKS served over HTTP")
     parser.add_argument("--loadgen", choices=("auto", "python", "wrk"), default="auto")

@@ -8,6 +8,9 @@ its own verifier, key cache and token cache), with settings from the environment
 * ``POMERIUM_JWKS_URL``: where to fetch keys, or
 * ``POMERIUM_BENCH_JWKS_FILE``: a JWKS document on disk, used as static keys instead;
 * ``POMERIUM_BENCH_TOKEN_CACHE``: the verifier's ``token_cache_size`` (default: its own);
+* ``POMERIUM_BENCH_SPEEDUPS``: ``on`` to let the verifier decode base64url with pybase64
+  (the ``[speedups]`` extra) when it is installed; otherwise the standard library's
+  decoder, as in the default install, even where pybase64 happens to be installed;
 * ``POMERIUM_BENCH_GC``: ``off`` or ``freeze`` to run every worker with garbage collection
   disabled or with the start-up heap frozen (``gc.freeze()``), to measure what collection
   costs (the library itself never changes GC settings);
@@ -45,6 +48,10 @@ def hello(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> 
 
 def protected() -> t.Callable[..., t.Any]:
     """The same app behind PomeriumMiddleware (a gunicorn app factory)."""
+    if os.environ.get("POMERIUM_BENCH_SPEEDUPS") != "on":
+        from pomerium_wsgi import _jose
+
+        _jose.fast_decoder = None  # type: ignore[attr-defined,unused-ignore]
     audience = os.environ.get("POMERIUM_AUDIENCE", "app.example.com")
     jwks_file = os.environ.get("POMERIUM_BENCH_JWKS_FILE")
     options: dict[str, t.Any] = {}
