@@ -47,7 +47,8 @@ def forged(token: str) -> str:
 
 
 CASES = [
-    # (what, claims given to FakePomerium.token, floor, minimal, protected)
+    # (what, claims given to FakePomerium.token or None for a forged one, and the status
+    # expected from floor, minimal and protected)
     ("good", {}, 200, 200, 200),
     ("other-audience", {"aud": "other.example.com", "iss": "other.example.com"}, 200, 401, 401),
     ("expired", {"iat": time.time() - 7200, "exp": time.time() - 3600}, 200, 401, 401),
@@ -55,42 +56,38 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("what, claims, floor, minimal, protected", CASES,
-                         ids=[case[0] for case in CASES])
-def test_gunicorn_comparison_apps_verify(bench: dict[str, types.ModuleType],
-                                         pomerium: FakePomerium, what: str,
-                                         claims: dict[str, t.Any] | None,
-                                         floor: int, minimal: int, protected: int) -> None:
-    app = bench["gunicorn_app"]
-    token = forged(pomerium.token()) if claims is None else pomerium.token(**claims)
-    expected = {"floor": floor, "minimal": minimal, "protected": protected}
-    for name, status in expected.items():
-        client = Client(getattr(app, name)())
-        answer = client.get("/", headers={"X-Pomerium-Jwt-Assertion": token})
-        assert answer.status_code == status, name
-    assert Client(app.minimal()).get("/").status_code == 401  # no token at all
+def wsgi_status(bench: dict[str, types.ModuleType], name: str, token: str) -> int:
+    """The status the gunicorn_app factory *name* answers a request carrying *token*."""
+    client = Client(getattr(bench["gunicorn_app"], name)())
+    return client.get("/", headers={"X-Pomerium-Jwt-Assertion": token}).status_code
 
 
-@pytest.mark.parametrize("what, claims, floor, minimal, protected", CASES,
-                         ids=[case[0] for case in CASES])
-def test_asgi_comparison_apps_verify(bench: dict[str, types.ModuleType],
-                                     pomerium: FakePomerium, what: str,
-                                     claims: dict[str, t.Any] | None,
-                                     floor: int, minimal: int, protected: int) -> None:
+def asgi_status(bench: dict[str, types.ModuleType], name: str, token: str) -> int:
+    """The status the bench_asgi factory *name* answers a uvicorn-shaped scope with."""
     asgi = bench["bench_asgi"]
-    token = forged(pomerium.token()) if claims is None else pomerium.token(**claims)
+    sent: list[dict[str, t.Any]] = []
 
-    async def status_of(app: t.Any) -> int:
-        sent: list[dict[str, t.Any]] = []
+    async def send(message: dict[str, t.Any]) -> None:
+        sent.append(message)
 
-        async def send(message: dict[str, t.Any]) -> None:
-            sent.append(message)
+    app = getattr(asgi, name)()
+    asyncio.run(app(asgi.uvicorn_scope(token), asgi._receive, send))
+    return int(sent[0]["status"])
 
-        await app(asgi.uvicorn_scope(token), asgi._receive, send)
-        return int(sent[0]["status"])
 
+@pytest.mark.parametrize("status_of", [wsgi_status, asgi_status], ids=["gunicorn", "uvicorn"])
+@pytest.mark.parametrize("what, claims, floor, minimal, protected", CASES,
+                         ids=[case[0] for case in CASES])
+def test_comparison_apps_verify(bench: dict[str, types.ModuleType], pomerium: FakePomerium,
+                                status_of: t.Callable[..., int], what: str,
+                                claims: dict[str, t.Any] | None,
+                                floor: int, minimal: int, protected: int) -> None:
     # bench_asgi's minimal() compares with its own AUDIENCE, as its servers are set up.
-    assert pomerium.audience == asgi.AUDIENCE
+    assert pomerium.audience == bench["bench_asgi"].AUDIENCE
+    token = forged(pomerium.token()) if claims is None else pomerium.token(**claims)
     expected = {"floor": floor, "minimal": minimal, "protected": protected}
-    for name, status in expected.items():
-        assert asyncio.run(status_of(getattr(asgi, name)())) == status, name
+    assert {name: status_of(bench, name, token) for name in expected} == expected
+
+
+def test_minimal_refuses_a_request_without_a_token(bench: dict[str, types.ModuleType]) -> None:
+    assert Client(bench["gunicorn_app"].minimal()).get("/").status_code == 401
