@@ -20,6 +20,7 @@ import typing as t
 import pytest
 from werkzeug.test import Client
 
+from pomerium_wsgi import _jose
 from pomerium_wsgi.testing import FakePomerium
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
@@ -33,6 +34,9 @@ def bench(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path,
     monkeypatch.setenv("POMERIUM_BENCH_JWKS_FILE", str(jwks_file))
     monkeypatch.setenv("POMERIUM_AUDIENCE", pomerium.audience)
     monkeypatch.delenv("POMERIUM_BENCH_TIMINGS", raising=False)
+    monkeypatch.setenv("POMERIUM_BENCH_SPEEDUPS", "off")
+    # The benchmarks choose the process's base64url decoder; put it back afterwards.
+    monkeypatch.setattr(_jose, "fast_decoder", _jose.fast_decoder)
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     names = ("_common", "bench_gunicorn", "gunicorn_app", "bench_asgi")
     yield {name: importlib.import_module(name) for name in names}
@@ -91,3 +95,18 @@ def test_comparison_apps_verify(bench: dict[str, types.ModuleType], pomerium: Fa
 
 def test_minimal_refuses_a_request_without_a_token(bench: dict[str, types.ModuleType]) -> None:
     assert Client(bench["gunicorn_app"].minimal()).get("/").status_code == 401
+
+
+def test_bench_apps_times_the_four_apps(bench: dict[str, types.ModuleType],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    bench_apps = importlib.import_module("bench_apps")
+    try:
+        assert bench_apps.main(["--n", "20", "--rounds", "4"]) == 0
+    finally:
+        sys.modules.pop("bench_apps", None)
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2])
+            for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and not line.startswith("| app")}
+    assert set(rows) == {"bare", "floor", "minimal", "protected"}
+    # The signature check dominates every app but bare.
+    assert rows["bare"] < rows["floor"] and rows["bare"] < rows["protected"]
