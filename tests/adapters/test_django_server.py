@@ -39,35 +39,41 @@ def example_db(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathl
     return db
 
 
+def check_example_project(base: str, pomerium: FakePomerium) -> None:
+    """What the example project must do under any real server: verify, map the user, strip
+    forged claims, refuse foreign tokens without echoing them, reach 403.html and admin."""
+    status, _, body = fetch(base + "/", pomerium.headers("ada@example.com", ["staff"]))
+    assert status == 200 and "ada@example.com" in body
+
+    status, _, body = fetch(base + "/api/me", {"Accept": "application/json",
+                                               **pomerium.headers(groups=["admins"])})
+    assert status == 200 and json.loads(body)["staff"] is True
+
+    # Forged claim headers never reach a view; a foreign token is refused, not echoed.
+    status, headers, body = fetch(base + "/api/me", {
+        "Accept": "application/json", "X-Pomerium-Claim-Email": "root@example.com"})
+    assert status == 401 and headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body)["reason"] == "missing"
+    foreign = FakePomerium(pomerium.audience).token()
+    status, _, body = fetch(base + "/api/me", {"X-Pomerium-Jwt-Assertion": foreign})
+    assert status == 401 and foreign not in body
+
+    token = pomerium.token("bob@example.com", ["staff"])
+    status, headers, body = fetch(base + "/admins", {"X-Pomerium-Jwt-Assertion": token,
+                                                     "Accept": "text/html"})
+    assert status == 403 and "Ask an administrator" in body and token not in body
+
+    status, _, body = fetch(base + "/admin/", pomerium.headers(groups=["admins"]))
+    assert status == 200 and "Site administration" in body
+    assert fetch(base + "/healthz")[:1] == (200,)
+
+
 def test_example_under_gunicorn(example_db: pathlib.Path, pomerium: FakePomerium) -> None:
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
                "--workers", "1", "--threads", "2", "--timeout", "60", WSGI_APP]
     with serve_example(command, port, pomerium) as base:
-        status, _, body = fetch(base + "/", pomerium.headers("ada@example.com", ["staff"]))
-        assert status == 200 and "ada@example.com" in body
-
-        status, _, body = fetch(base + "/api/me", {"Accept": "application/json",
-                                                   **pomerium.headers(groups=["admins"])})
-        assert status == 200 and json.loads(body)["staff"] is True
-
-        # Forged claim headers never reach a view; a foreign token is refused, not echoed.
-        status, headers, body = fetch(base + "/api/me", {
-            "Accept": "application/json", "X-Pomerium-Claim-Email": "root@example.com"})
-        assert status == 401 and headers["Content-Type"] == "application/problem+json"
-        assert json.loads(body)["reason"] == "missing"
-        foreign = FakePomerium(pomerium.audience).token()
-        status, _, body = fetch(base + "/api/me", {"X-Pomerium-Jwt-Assertion": foreign})
-        assert status == 401 and foreign not in body
-
-        token = pomerium.token("bob@example.com", ["staff"])
-        status, headers, body = fetch(base + "/admins", {"X-Pomerium-Jwt-Assertion": token,
-                                                         "Accept": "text/html"})
-        assert status == 403 and "Ask an administrator" in body and token not in body
-
-        status, _, body = fetch(base + "/admin/", pomerium.headers(groups=["admins"]))
-        assert status == 200 and "Site administration" in body
-        assert fetch(base + "/healthz")[:1] == (200,)
+        check_example_project(base, pomerium)
     assert pomerium.jwks_requests >= 1
 
 
@@ -78,22 +84,7 @@ def test_example_under_uvicorn_as_asgi(example_db: pathlib.Path, pomerium: FakeP
     command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
                "--no-access-log", ASGI_APP]
     with serve_example(command, port, pomerium) as base:
-        status, _, body = fetch(base + "/api/me", {"Accept": "application/json",
-                                                   **pomerium.headers(groups=["admins"])})
-        assert status == 200 and json.loads(body)["staff"] is True
-
-        status, headers, body = fetch(base + "/api/me", {
-            "Accept": "application/json", "X-Pomerium-Claim-Email": "root@example.com"})
-        assert status == 401 and headers["Content-Type"] == "application/problem+json"
-        assert json.loads(body)["reason"] == "missing"
-
-        token = pomerium.token("bob@example.com", ["staff"])
-        status, _, body = fetch(base + "/admins", {"X-Pomerium-Jwt-Assertion": token,
-                                                   "Accept": "text/html"})
-        assert status == 403 and "Ask an administrator" in body and token not in body
-
-        status, _, body = fetch(base + "/admin/", pomerium.headers(groups=["admins"]))
-        assert status == 200 and "Site administration" in body
+        check_example_project(base, pomerium)
     assert pomerium.jwks_requests >= 1
 
 
