@@ -35,14 +35,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import typing as t
 
 from _common import AUDIENCE, mint, print_versions, versions
-from bench_gunicorn import Counts, free_port, python_load, wait_ready, wrk_load
+from bench_gunicorn import Counts, free_port, python_load, serving, wrk_load
 
 from pomerium_wsgi import Verifier, _jose
 from pomerium_wsgi.asgi import PomeriumMiddleware
@@ -239,17 +238,8 @@ def uvicorn(factory: str, env: dict[str, str]) -> t.Iterator[int]:
     command = [sys.executable, "-m", "uvicorn", "--app-dir", HERE, "--factory",
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
                "--log-level", "warning", "--workers", "1", f"bench_asgi:{factory}"]
-    process = subprocess.Popen(command, env={**os.environ, **env})
-    try:
-        wait_ready(port, process)
+    with serving(command, port, env):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def throughput(args: argparse.Namespace) -> dict[str, float]:

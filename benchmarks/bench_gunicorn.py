@@ -109,10 +109,18 @@ def gunicorn(app: str, env: dict[str, str], args: argparse.Namespace
         "--log-level", "warning", "--timeout", "60", "--graceful-timeout", "5",
         *control_socket_off(), app,
     ]
+    with serving(command, port, env) as process:
+        yield port, process
+
+
+@contextlib.contextmanager
+def serving(command: list[str], port: int, env: dict[str, str]
+            ) -> t.Iterator[subprocess.Popen[bytes]]:
+    """Run the server *command* until it answers on *port*; stop it on exit, always."""
     process = subprocess.Popen(command, env={**os.environ, **env})
     try:
         wait_ready(port, process)
-        yield port, process
+        yield process
     finally:
         process.terminate()
         try:
